@@ -1,0 +1,82 @@
+"""The `gateway` command: serve, tenants (onboarding from a shell), rewrite (the RLS engine alone)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import secrets
+import sys
+from collections.abc import Sequence
+
+from gateway.config import Config, ConfigError
+from gateway.rls import cli as rewrite_cli
+from tenants import cli as tenants_cli
+from tenants.db import create_engine, migrate
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gateway", description="Embedded-analytics token gateway")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    serve = commands.add_parser("serve", help="run the gateway (settings come from the environment)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--workers", type=int, default=1)
+    tenants_cli.configure_parser(
+        commands.add_parser("tenants", help="create and list tenants and their apps")
+    )
+    rewrite_cli.configure_parser(
+        commands.add_parser("rewrite", help="rewrite SQL under row-level security rules (no server needed)")
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "serve":
+            return serve(args.host, args.port, args.workers)
+        if args.command == "tenants":
+            return tenants_cli.run(args)
+        return rewrite_cli.run(args)
+    except ConfigError as exc:
+        print(f"gateway: {exc}", file=sys.stderr)
+        return 2
+
+
+def serve(host: str, port: int, workers: int) -> int:
+    import uvicorn
+
+    config = Config.from_env()
+    if config.admin_token is None:
+        # Shared by every worker through the environment, shown once to the person who started it.
+        os.environ["GATEWAY_ADMIN_TOKEN"] = token = secrets.token_urlsafe(32)
+        print(f"GATEWAY_ADMIN_TOKEN was not set; this run's admin token is: {token}", file=sys.stderr)
+    # Migrate once here so that several workers do not race to do it.
+    asyncio.run(_migrate(config))
+    print(
+        f"gateway ({config.environment}) on http://{host}:{port}  health: /healthz  ready: /readyz  "
+        f"API description: /openapi.json",
+        file=sys.stderr,
+    )
+    uvicorn.run(
+        "gateway.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        loop="uvloop",
+        http="httptools",
+        proxy_headers=True,
+        server_header=False,
+        log_level="info",
+    )
+    return 0
+
+
+async def _migrate(config: Config) -> None:
+    engine = create_engine(config.database_url, timeout_seconds=config.database_timeout_seconds)
+    try:
+        await migrate(engine)
+    finally:
+        await engine.dispose()

@@ -1,0 +1,75 @@
+"""The event-bus interface: what every replica, exporter and webhook sender consumes.
+
+Three streams: `config` (registry changes and key rotations), `revocations`, `audit`. The in-process
+bus serves the single-process embedded mode; a Redis Streams bus implements the same protocol for
+many replicas.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final, Literal, Protocol
+
+Stream = Literal["config", "revocations", "audit"]
+STREAMS: Final[tuple[Stream, ...]] = ("config", "revocations", "audit")
+SCHEMA_VERSION: Final = 1
+
+
+def _event_id() -> str:
+    return f"{time.time_ns():x}-{os.urandom(6).hex()}"
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    type: str
+    tenant: str | None
+    payload: Mapping[str, Any] = field(default_factory=dict)
+    id: str = field(default_factory=_event_id)
+    time: float = field(default_factory=time.time)
+    version: int = SCHEMA_VERSION
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "id": self.id,
+                "type": self.type,
+                "tenant": self.tenant,
+                "time": self.time,
+                "version": self.version,
+                "payload": dict(self.payload),
+            },
+            separators=(",", ":"),
+            sort_keys=True,
+        )
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Event:
+        data = json.loads(text)
+        return cls(
+            type=data["type"],
+            tenant=data["tenant"],
+            payload=data["payload"],
+            id=data["id"],
+            time=data["time"],
+            version=data["version"],
+        )
+
+
+class Subscription(Protocol):
+    def __aiter__(self) -> AsyncIterator[tuple[Stream, Event]]: ...
+
+    async def aclose(self) -> None: ...
+
+
+class EventBus(Protocol):
+    async def publish(self, stream: Stream, event: Event) -> None: ...
+
+    def subscribe(self, *streams: Stream) -> Subscription:
+        """Every event published to `streams` from now on, in order, to this subscriber."""
+        ...
+
+    async def aclose(self) -> None: ...

@@ -1,0 +1,60 @@
+"""Reading request bodies: JSON only, bounded in size, validated into a pydantic model.
+
+A validation failure names the first offending field and never echoes the submitted value, which
+may be a secret.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+from starlette.requests import Request
+
+from gateway.web.errors import ApiError
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+async def read_json(request: Request, *, max_bytes: int) -> Any:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "application/json":
+        raise ApiError("send the body as application/json", code="unsupported_media_type", status=415)
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > max_bytes):
+        raise ApiError(f"the body exceeds {max_bytes} bytes", code="body_too_large", status=413)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > max_bytes:
+            raise ApiError(f"the body exceeds {max_bytes} bytes", code="body_too_large", status=413)
+        chunks.append(chunk)
+    try:
+        return json.loads(b"".join(chunks))
+    except ValueError:
+        raise ApiError("the body is not valid JSON", code="invalid_json") from None
+
+
+def validate(model: type[ModelT], data: Any) -> ModelT:
+    if not isinstance(data, dict):
+        raise ApiError("the body must be a JSON object", code="invalid_json")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise _first_problem(exc) from None
+
+
+def _first_problem(exc: ValidationError) -> ApiError:
+    problem = exc.errors(include_url=False, include_input=False)[0]
+    field = ".".join(str(part) for part in problem["loc"]) or None
+    kind = problem["type"]
+    if kind == "extra_forbidden":
+        return ApiError(f"unknown field {field!r}", code="unknown_field", status=422, field=field)
+    if kind == "missing":
+        return ApiError(f"{field} is required", code="missing_field", status=422, field=field)
+    message = problem["msg"].removeprefix("Value error, ")
+    return ApiError(
+        f"{field}: {message}" if field else message, code="invalid_field", status=422, field=field
+    )

@@ -1,0 +1,52 @@
+"""Admin authentication for the onboarding API: one bearer credential from GATEWAY_ADMIN_TOKEN.
+
+Every refusal is the same 401, whatever was wrong, so a caller learns nothing about the token.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from gateway.config import Secret
+from gateway.web.errors import error_response
+
+ADMIN_PREFIX = "/api/v1/tenants"
+
+
+class AdminAuthMiddleware:
+    def __init__(self, app: ASGIApp, *, token: Secret, prefix: str = ADMIN_PREFIX) -> None:
+        self.app = app
+        self.prefix = prefix
+        self._digest = hashlib.sha256(token.reveal().encode()).digest()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not _under(scope["path"], self.prefix):
+            await self.app(scope, receive, send)
+            return
+        if self._authorised(scope):
+            await self.app(scope, receive, send)
+            return
+        response = error_response(
+            401,
+            "unauthorized",
+            "a valid admin bearer token is required",
+            headers={"WWW-Authenticate": 'Bearer realm="admin"'},
+        )
+        await response(scope, receive, send)
+
+    def _authorised(self, scope: Scope) -> bool:
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                scheme, _, credential = value.decode("latin-1").partition(" ")
+                if scheme.lower() != "bearer" or not credential:
+                    return False
+                # Compare digests: equal lengths, so the comparison time says nothing about the token.
+                return hmac.compare_digest(hashlib.sha256(credential.strip().encode()).digest(), self._digest)
+        return False
+
+
+def _under(path: str, prefix: str) -> bool:
+    return path == prefix or path.startswith(prefix + "/")

@@ -1,0 +1,715 @@
+"""What each kind of registry entity is: how a request body becomes a row, how a row is shown, and
+the rules that span entities (references exist in the same tenant, filter clauses use only their
+dataset's columns, nothing in use is deleted).
+
+`tenants.registry` runs these inside one transaction per request; nothing here commits.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import sqlglot
+from sqlalchemy import ColumnElement, delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlglot import exp
+from sqlglot.errors import SqlglotError
+
+from gateway.rls.clause import parse_clause
+from gateway.rls.errors import ClauseError
+from gateway.tokens.keys import Algorithm, generate_key
+from tenants import models, schemas
+from tenants.credentials import hash_client_secret, new_client_id, new_client_secret
+from tenants.crypto import SecretBox
+from tenants.errors import Conflict, Invalid, NotFound
+from tenants.store import as_utc, dashboard_chart_ids, int_or_uuid_clause, tenant_ref_clause
+from tenants.warehouse_urls import InvalidWarehouseUrl, parse_warehouse_url
+
+
+@dataclass(slots=True)
+class WriteContext:
+    session: AsyncSession
+    box: SecretBox
+    tenant: models.Tenant | None  # the parent; None only while creating or listing tenants
+
+
+def _tenant(ctx: WriteContext) -> models.Tenant:
+    assert ctx.tenant is not None, "nested resources are always written under a tenant"
+    return ctx.tenant
+
+
+class Resource:
+    """One kind of registry entity. Subclasses fill in the class variables and the hooks they need."""
+
+    kind: ClassVar[str]
+    collection: ClassVar[str]
+    model: ClassVar[type[Any]]
+    create_body: ClassVar[type[schemas.Body] | None] = None
+    update_body: ClassVar[type[schemas.Body] | None] = None
+    deletable: ClassVar[bool] = True
+    # PATCH fields that may be set to null; a null for any other field is refused.
+    nullable: ClassVar[frozenset[str]] = frozenset()
+
+    def where(self, ref: str) -> ColumnElement[bool]:
+        if not ref.isdigit():
+            raise NotFound(self.kind, ref)
+        return self.model.id == int(ref)  # type: ignore[no-any-return]
+
+    def order_column(self) -> Any:
+        return self.model.id
+
+    def ref(self, row: Any) -> str:
+        return str(row.id)
+
+    async def create(self, ctx: WriteContext, body: Any) -> tuple[Any, dict[str, Any]]:
+        """Add a new row for `body`; the dict holds what the answer shows once (e.g. a secret)."""
+        raise NotImplementedError
+
+    async def update(self, ctx: WriteContext, row: Any, changes: dict[str, Any]) -> None:
+        for name, value in changes.items():
+            setattr(row, name, value)
+
+    async def before_delete(self, ctx: WriteContext, row: Any) -> None:
+        """Refuse (Conflict) when other entities still use `row`."""
+
+    async def render(self, session: AsyncSession, row: Any) -> dict[str, Any]:
+        raise NotImplementedError
+
+
+def _timestamps(row: Any) -> dict[str, str]:
+    return {
+        "created_at": as_utc(row.created_at).isoformat(),
+        "updated_at": as_utc(row.updated_at).isoformat(),
+    }
+
+
+async def _exists(session: AsyncSession, *where: ColumnElement[bool], model: type[Any]) -> bool:
+    return bool(await session.scalar(select(func.count()).select_from(model).where(*where)))
+
+
+class TenantResource(Resource):
+    kind = "tenant"
+    collection = "tenants"
+    model = models.Tenant
+    create_body = schemas.TenantCreate
+    update_body = schemas.TenantUpdate
+
+    def where(self, ref: str) -> ColumnElement[bool]:
+        return tenant_ref_clause(ref)
+
+    def ref(self, row: Any) -> str:
+        return str(row.slug)
+
+    async def create(self, ctx: WriteContext, body: schemas.TenantCreate) -> tuple[Any, dict[str, Any]]:
+        if await _exists(ctx.session, models.Tenant.slug == body.slug, model=models.Tenant):
+            raise Conflict(f"tenant slug {body.slug!r} is taken", field="slug")
+        tenant = models.Tenant(**body.model_dump(exclude={"origins"}))
+        ctx.session.add(tenant)
+        await ctx.session.flush()
+        ctx.session.add(models.RegistryVersion(tenant_id=tenant.id, version=1))
+        ctx.session.add(new_signing_key(tenant, ctx.box))
+        for origin in dict.fromkeys(body.origins):
+            ctx.session.add(models.Origin(tenant_id=tenant.id, origin=origin))
+        return tenant, {}
+
+    async def update(self, ctx: WriteContext, row: models.Tenant, changes: dict[str, Any]) -> None:
+        ttl = changes.get("token_ttl_seconds", row.token_ttl_seconds)
+        cap = changes.get("max_token_ttl_seconds", row.max_token_ttl_seconds)
+        if ttl > cap:
+            raise Invalid(
+                f"token_ttl_seconds ({ttl}) must not exceed max_token_ttl_seconds ({cap})",
+                field="token_ttl_seconds",
+            )
+        await super().update(ctx, row, changes)
+
+    async def render(self, session: AsyncSession, row: models.Tenant) -> dict[str, Any]:
+        return {
+            "id": row.id,
+            "slug": row.slug,
+            "name": row.name,
+            "status": row.status,
+            "attributes": row.attributes,
+            "dialect": row.dialect,
+            "signing_algorithm": row.signing_algorithm,
+            "token_ttl_seconds": row.token_ttl_seconds,
+            "max_token_ttl_seconds": row.max_token_ttl_seconds,
+            "row_limit": row.row_limit,
+            "query_timeout_seconds": row.query_timeout_seconds,
+            "result_cache_ttl_seconds": row.result_cache_ttl_seconds,
+            **_timestamps(row),
+        }
+
+
+def new_signing_key(tenant: models.Tenant, box: SecretBox) -> models.SigningKey:
+    algorithm: Algorithm = tenant.signing_algorithm  # type: ignore[assignment]
+    key = generate_key(algorithm)
+    return models.SigningKey(
+        kid=key.kid,
+        tenant_id=tenant.id,
+        algorithm=key.algorithm,
+        status="active",
+        public_jwk=key.public_jwk,
+        private_key_encrypted=box.encrypt(key.private),
+    )
+
+
+class AppResource(Resource):
+    kind = "app"
+    collection = "apps"
+    model = models.App
+    create_body = schemas.AppCreate
+    update_body = schemas.AppUpdate
+
+    def where(self, ref: str) -> ColumnElement[bool]:
+        return models.App.client_id == ref
+
+    def ref(self, row: Any) -> str:
+        return str(row.client_id)
+
+    async def create(self, ctx: WriteContext, body: schemas.AppCreate) -> tuple[Any, dict[str, Any]]:
+        secret = new_client_secret()
+        app = models.App(
+            tenant_id=_tenant(ctx).id,
+            client_id=new_client_id(),
+            name=body.name,
+            secret_hash=hash_client_secret(secret),
+            scopes=sorted(set(body.scopes)),
+        )
+        ctx.session.add(app)
+        return app, {"client_secret": secret}
+
+    async def update(self, ctx: WriteContext, row: models.App, changes: dict[str, Any]) -> None:
+        if "scopes" in changes:
+            changes["scopes"] = sorted(set(changes["scopes"]))
+        await super().update(ctx, row, changes)
+
+    async def render(self, session: AsyncSession, row: models.App) -> dict[str, Any]:
+        return {
+            "client_id": row.client_id,
+            "name": row.name,
+            "scopes": row.scopes,
+            "status": row.status,
+            **_timestamps(row),
+        }
+
+
+class WarehouseResource(Resource):
+    kind = "warehouse"
+    collection = "warehouses"
+    model = models.Warehouse
+    create_body = schemas.WarehouseCreate
+    update_body = schemas.WarehouseUpdate
+    nullable = frozenset({"password_env"})
+
+    def where(self, ref: str) -> ColumnElement[bool]:
+        return models.Warehouse.name == ref
+
+    def ref(self, row: Any) -> str:
+        return str(row.name)
+
+    async def create(self, ctx: WriteContext, body: schemas.WarehouseCreate) -> tuple[Any, dict[str, Any]]:
+        tenant = _tenant(ctx)
+        taken = (models.Warehouse.tenant_id == tenant.id) & (models.Warehouse.name == body.name)
+        if await _exists(ctx.session, taken, model=models.Warehouse):
+            raise Conflict(f"warehouse {body.name!r} exists already", field="name")
+        row = models.Warehouse(tenant_id=tenant.id, name=body.name)
+        self._set_connection(row, body.url, body.password_env, ctx.box)
+        ctx.session.add(row)
+        return row, {}
+
+    async def update(self, ctx: WriteContext, row: models.Warehouse, changes: dict[str, Any]) -> None:
+        old_dialect = row.dialect
+        url = changes.get("url")
+        password_env = changes.get("password_env", row.password_env)
+        if url is not None:
+            self._set_connection(row, url, password_env, ctx.box)
+        else:
+            row.password_env = password_env
+            if password_env is not None:
+                row.password_encrypted = None
+        if row.dialect != old_dialect and await _exists(
+            ctx.session, models.Dataset.warehouse_id == row.id, model=models.Dataset
+        ):
+            raise Conflict(
+                f"datasets use this {old_dialect} warehouse; register another warehouse for {row.dialect}",
+                field="url",
+            )
+
+    @staticmethod
+    def _set_connection(
+        row: models.Warehouse, raw_url: str, password_env: str | None, box: SecretBox
+    ) -> None:
+        try:
+            parsed = parse_warehouse_url(raw_url)
+        except InvalidWarehouseUrl as exc:
+            raise Invalid(str(exc), field="url") from None
+        if parsed.password is not None and password_env is not None:
+            raise Invalid("give the password in the URL or name password_env, not both", field="password_env")
+        row.url = parsed.url
+        row.dialect = parsed.dialect
+        row.password_env = password_env
+        row.password_encrypted = (
+            box.encrypt(parsed.password.encode()) if parsed.password is not None else None
+        )
+
+    async def before_delete(self, ctx: WriteContext, row: models.Warehouse) -> None:
+        names = await ctx.session.scalars(
+            select(models.Dataset.name).where(models.Dataset.warehouse_id == row.id)
+        )
+        if used_by := list(names):
+            raise Conflict(f"datasets {used_by} use warehouse {row.name!r}; delete or move them first")
+
+    async def render(self, session: AsyncSession, row: models.Warehouse) -> dict[str, Any]:
+        credentials = (
+            "encrypted" if row.password_encrypted else ("environment" if row.password_env else "none")
+        )
+        return {
+            "name": row.name,
+            "url": row.url,
+            "dialect": row.dialect,
+            "credentials": credentials,
+            "password_env": row.password_env,
+            **_timestamps(row),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class _DatasetShape:
+    name: str
+    dialect: str
+    columns: frozenset[str]
+
+
+async def _dataset_shapes(session: AsyncSession, tenant_id: str) -> list[_DatasetShape]:
+    rows = await session.execute(
+        select(models.Dataset.name, models.Warehouse.dialect, models.Dataset.columns)
+        .join(models.Warehouse, models.Dataset.warehouse_id == models.Warehouse.id)
+        .where(models.Dataset.tenant_id == tenant_id)
+    )
+    return [_DatasetShape(name, dialect, _column_names(columns)) for name, dialect, columns in rows]
+
+
+def _column_names(columns: Iterable[dict[str, Any]]) -> frozenset[str]:
+    return frozenset(c["name"] for c in columns)
+
+
+def check_clause(clause: str, shapes: Sequence[_DatasetShape], *, fallback_dialect: str, field: str) -> None:
+    """The clause must be valid for every dataset it will filter (all of them, for `*` filters)."""
+    try:
+        if not shapes:
+            parse_clause(clause, dialect=fallback_dialect, columns=None)
+        for shape in shapes:
+            parse_clause(clause, dialect=shape.dialect, columns=shape.columns)
+    except ClauseError as exc:
+        where = f" for dataset {shapes[0].name!r}" if len(shapes) == 1 else ""
+        raise Invalid(f"{exc.message}{where}", code=exc.code, field=field) from None
+    except NotImplementedError as exc:  # a dialect sqlglot cannot handle for this construct
+        raise Invalid(f"clause cannot be checked: {exc}", code="clause_syntax", field=field) from None
+
+
+def _single_query(sql: str, dialect: str, *, field: str) -> None:
+    try:
+        statements = [s for s in sqlglot.parse(sql, read=dialect) if s is not None]
+    except SqlglotError as exc:
+        raise Invalid(f"SQL does not parse as {dialect}: {str(exc).splitlines()[0]}", field=field) from None
+    if len(statements) != 1 or not isinstance(statements[0], exp.Query):
+        raise Invalid("give exactly one SELECT statement", code="statement_not_select", field=field)
+
+
+def _table_reference(table: str, dialect: str) -> None:
+    try:
+        parsed = sqlglot.parse_one(table, read=dialect, into=exp.Table)
+    except SqlglotError:
+        parsed = None
+    if not isinstance(parsed, exp.Table) or not isinstance(parsed.this, exp.Identifier) or parsed.alias:
+        raise Invalid(f"{table!r} is not a table reference such as schema.table", field="table")
+
+
+def _check_query_spec(spec: dict[str, Any], columns: frozenset[str], *, field: str) -> None:
+    """Every column a chart's query spec names must be one of its dataset's columns."""
+
+    def require(column: str | None, where: str) -> None:
+        if column is not None and column not in columns:
+            raise Invalid(f"{column!r} is not a column of the dataset", code="unknown_column", field=where)
+
+    for i, metric in enumerate(spec.get("metrics", [])):
+        require(metric.get("column"), f"{field}.metrics[{i}].column")
+    for i, column in enumerate(spec.get("groupby", [])):
+        require(column, f"{field}.groupby[{i}]")
+    for i, query_filter in enumerate(spec.get("filters", [])):
+        require(query_filter["column"], f"{field}.filters[{i}].column")
+    labels = {metric["label"] for metric in spec.get("metrics", [])}
+    for i, order in enumerate(spec.get("order_by", [])):
+        if order["column"] not in labels:
+            require(order["column"], f"{field}.order_by[{i}].column")
+
+
+class DatasetResource(Resource):
+    kind = "dataset"
+    collection = "datasets"
+    model = models.Dataset
+    create_body = schemas.DatasetCreate
+    update_body = schemas.DatasetUpdate
+
+    def where(self, ref: str) -> ColumnElement[bool]:
+        return models.Dataset.id == int(ref) if ref.isdigit() else models.Dataset.name == ref
+
+    def ref(self, row: Any) -> str:
+        return str(row.name)
+
+    async def create(self, ctx: WriteContext, body: schemas.DatasetCreate) -> tuple[Any, dict[str, Any]]:
+        tenant = _tenant(ctx)
+        warehouse = await ctx.session.scalar(
+            select(models.Warehouse).where(
+                models.Warehouse.tenant_id == tenant.id, models.Warehouse.name == body.warehouse
+            )
+        )
+        if warehouse is None:
+            raise Invalid(f"warehouse {body.warehouse!r} does not exist", field="warehouse")
+        taken = (models.Dataset.tenant_id == tenant.id) & (models.Dataset.name == body.name)
+        if await _exists(ctx.session, taken, model=models.Dataset):
+            raise Conflict(f"dataset {body.name!r} exists already", field="name")
+        row = models.Dataset(
+            tenant_id=tenant.id,
+            name=body.name,
+            warehouse_id=warehouse.id,
+            table_ref=body.table,
+            sql=body.sql,
+            columns=[c.model_dump() for c in body.columns],
+            description=body.description,
+        )
+        await self._validate(ctx, row, warehouse.dialect)
+        ctx.session.add(row)
+        return row, {}
+
+    async def update(self, ctx: WriteContext, row: models.Dataset, changes: dict[str, Any]) -> None:
+        if "table" in changes:
+            row.table_ref, row.sql = changes.pop("table"), None
+        if "sql" in changes:
+            row.sql, row.table_ref = changes.pop("sql"), None
+        await super().update(ctx, row, changes)
+        dialect = await ctx.session.scalar(
+            select(models.Warehouse.dialect).where(models.Warehouse.id == row.warehouse_id)
+        )
+        assert dialect is not None
+        await self._validate(ctx, row, dialect)
+
+    async def _validate(self, ctx: WriteContext, row: models.Dataset, dialect: str) -> None:
+        """The dataset's source parses, and every filter and chart over it still fits its columns."""
+        if row.table_ref is not None:
+            _table_reference(row.table_ref, dialect)
+        else:
+            _single_query(row.sql or "", dialect, field="sql")
+        shape = _DatasetShape(row.name, dialect, _column_names(row.columns))
+        filters = await ctx.session.scalars(
+            select(models.RowFilter).where(
+                models.RowFilter.tenant_id == row.tenant_id,
+                models.RowFilter.all_datasets | (models.RowFilter.dataset_id == row.id),
+            )
+        )
+        for row_filter in filters:
+            try:
+                check_clause(row_filter.clause, [shape], fallback_dialect=dialect, field="columns")
+            except Invalid as exc:
+                raise Invalid(
+                    f"filter {row_filter.name!r} no longer fits: {exc.message}", field="columns"
+                ) from None
+        if row.id is None:
+            return
+        charts = await ctx.session.scalars(select(models.Chart).where(models.Chart.dataset_id == row.id))
+        for chart in charts:
+            if chart.query is not None:
+                try:
+                    _check_query_spec(chart.query, shape.columns, field="query")
+                except Invalid as exc:
+                    raise Invalid(
+                        f"chart {chart.title!r} no longer fits: {exc.message}", field="columns"
+                    ) from None
+
+    async def before_delete(self, ctx: WriteContext, row: models.Dataset) -> None:
+        titles = await ctx.session.scalars(
+            select(models.Chart.title).where(models.Chart.dataset_id == row.id)
+        )
+        if used_by := list(titles):
+            raise Conflict(f"charts {used_by} use dataset {row.name!r}; delete them first")
+
+    async def render(self, session: AsyncSession, row: models.Dataset) -> dict[str, Any]:
+        warehouse = await session.scalar(
+            select(models.Warehouse.name).where(models.Warehouse.id == row.warehouse_id)
+        )
+        return {
+            "id": row.id,
+            "name": row.name,
+            "warehouse": warehouse,
+            "table": row.table_ref,
+            "sql": row.sql,
+            "columns": row.columns,
+            "description": row.description,
+            **_timestamps(row),
+        }
+
+
+async def _dataset_in_tenant(ctx: WriteContext, name: str, *, field: str) -> models.Dataset:
+    row = await ctx.session.scalar(
+        select(models.Dataset).where(models.Dataset.tenant_id == _tenant(ctx).id, models.Dataset.name == name)
+    )
+    if row is None:
+        raise Invalid(f"dataset {name!r} does not exist", field=field)
+    return row
+
+
+async def _dialect_of(session: AsyncSession, dataset: models.Dataset) -> str:
+    dialect = await session.scalar(
+        select(models.Warehouse.dialect).where(models.Warehouse.id == dataset.warehouse_id)
+    )
+    assert dialect is not None
+    return dialect
+
+
+class ChartResource(Resource):
+    kind = "chart"
+    collection = "charts"
+    model = models.Chart
+    create_body = schemas.ChartCreate
+    update_body = schemas.ChartUpdate
+
+    def where(self, ref: str) -> ColumnElement[bool]:
+        return int_or_uuid_clause(models.Chart, ref)
+
+    async def create(self, ctx: WriteContext, body: schemas.ChartCreate) -> tuple[Any, dict[str, Any]]:
+        dataset = await _dataset_in_tenant(ctx, body.dataset, field="dataset")
+        row = models.Chart(
+            uuid=str(uuid.uuid4()),
+            tenant_id=dataset.tenant_id,
+            dataset_id=dataset.id,
+            title=body.title,
+            viz_type=body.viz_type,
+            query=body.query.model_dump() if body.query else None,
+            sql=body.sql,
+        )
+        await self._validate(ctx.session, row, dataset)
+        ctx.session.add(row)
+        return row, {}
+
+    async def update(self, ctx: WriteContext, row: models.Chart, changes: dict[str, Any]) -> None:
+        if "query" in changes:
+            row.query, row.sql = changes.pop("query"), None
+        if "sql" in changes:
+            row.sql, row.query = changes.pop("sql"), None
+        await super().update(ctx, row, changes)
+        dataset = await ctx.session.get(models.Dataset, row.dataset_id)
+        assert dataset is not None
+        await self._validate(ctx.session, row, dataset)
+
+    @staticmethod
+    async def _validate(session: AsyncSession, row: models.Chart, dataset: models.Dataset) -> None:
+        if row.query is not None:
+            _check_query_spec(row.query, _column_names(dataset.columns), field="query")
+        else:
+            _single_query(row.sql or "", await _dialect_of(session, dataset), field="sql")
+
+    async def before_delete(self, ctx: WriteContext, row: models.Chart) -> None:
+        titles = await ctx.session.scalars(
+            select(models.Dashboard.title)
+            .join(models.DashboardChart, models.DashboardChart.dashboard_id == models.Dashboard.id)
+            .where(models.DashboardChart.chart_id == row.id)
+        )
+        if used_by := list(titles):
+            raise Conflict(f"dashboards {used_by} show this chart; remove it from them first")
+
+    async def render(self, session: AsyncSession, row: models.Chart) -> dict[str, Any]:
+        dataset = await session.scalar(select(models.Dataset.name).where(models.Dataset.id == row.dataset_id))
+        return {
+            "id": row.id,
+            "uuid": row.uuid,
+            "title": row.title,
+            "dataset": dataset,
+            "viz_type": row.viz_type,
+            "query": row.query,
+            "sql": row.sql,
+            **_timestamps(row),
+        }
+
+
+class DashboardResource(Resource):
+    kind = "dashboard"
+    collection = "dashboards"
+    model = models.Dashboard
+    create_body = schemas.DashboardCreate
+    update_body = schemas.DashboardUpdate
+
+    def where(self, ref: str) -> ColumnElement[bool]:
+        return int_or_uuid_clause(models.Dashboard, ref)
+
+    async def create(self, ctx: WriteContext, body: schemas.DashboardCreate) -> tuple[Any, dict[str, Any]]:
+        row = models.Dashboard(
+            uuid=str(uuid.uuid4()), tenant_id=_tenant(ctx).id, title=body.title, layout=body.layout
+        )
+        ctx.session.add(row)
+        await ctx.session.flush()
+        await self._set_charts(ctx, row, body.charts)
+        return row, {}
+
+    async def update(self, ctx: WriteContext, row: models.Dashboard, changes: dict[str, Any]) -> None:
+        charts = changes.pop("charts", None)
+        await super().update(ctx, row, changes)
+        if charts is not None:
+            await self._set_charts(ctx, row, charts)
+
+    async def _set_charts(self, ctx: WriteContext, row: models.Dashboard, refs: Sequence[int | str]) -> None:
+        chart_ids: list[int] = []
+        for i, ref in enumerate(refs):
+            chart_id = await ctx.session.scalar(
+                select(models.Chart.id).where(
+                    models.Chart.tenant_id == row.tenant_id, int_or_uuid_clause(models.Chart, str(ref))
+                )
+            )
+            if chart_id is None:
+                raise Invalid(f"chart {ref!r} does not exist in this tenant", field=f"charts[{i}]")
+            if chart_id in chart_ids:
+                raise Invalid(f"chart {ref!r} is listed twice", field=f"charts[{i}]")
+            chart_ids.append(chart_id)
+        await ctx.session.execute(
+            delete(models.DashboardChart).where(models.DashboardChart.dashboard_id == row.id)
+        )
+        for position, chart_id in enumerate(chart_ids):
+            ctx.session.add(models.DashboardChart(dashboard_id=row.id, chart_id=chart_id, position=position))
+
+    async def render(self, session: AsyncSession, row: models.Dashboard) -> dict[str, Any]:
+        return {
+            "id": row.id,
+            "uuid": row.uuid,
+            "title": row.title,
+            "layout": row.layout,
+            "charts": await dashboard_chart_ids(session, row.id),
+            **_timestamps(row),
+        }
+
+
+class FilterResource(Resource):
+    kind = "filter"
+    collection = "filters"
+    model = models.RowFilter
+    create_body = schemas.FilterCreate
+    update_body = schemas.FilterUpdate
+    nullable = frozenset({"group_key"})
+
+    async def create(self, ctx: WriteContext, body: schemas.FilterCreate) -> tuple[Any, dict[str, Any]]:
+        tenant = _tenant(ctx)
+        dataset = (
+            None if body.dataset == "*" else await _dataset_in_tenant(ctx, body.dataset, field="dataset")
+        )
+        row = models.RowFilter(
+            tenant_id=tenant.id,
+            name=body.name,
+            filter_type=body.filter_type,
+            dataset_id=dataset.id if dataset else None,
+            all_datasets=dataset is None,
+            clause=body.clause,
+            group_key=body.group_key,
+            roles=sorted(set(body.roles)),
+            description=body.description,
+        )
+        await self._validate(ctx, row)
+        ctx.session.add(row)
+        return row, {}
+
+    async def update(self, ctx: WriteContext, row: models.RowFilter, changes: dict[str, Any]) -> None:
+        if "roles" in changes:
+            changes["roles"] = sorted(set(changes["roles"]))
+            if row.filter_type == "regular" and not changes["roles"]:
+                raise Invalid(
+                    "a regular filter applies only to the roles it lists; give at least one", field="roles"
+                )
+        await super().update(ctx, row, changes)
+        await self._validate(ctx, row)
+
+    @staticmethod
+    async def _validate(ctx: WriteContext, row: models.RowFilter) -> None:
+        shapes = await _dataset_shapes(ctx.session, _tenant(ctx).id)
+        if not row.all_datasets:
+            dataset = await ctx.session.get(models.Dataset, row.dataset_id)
+            assert dataset is not None
+            shapes = [s for s in shapes if s.name == dataset.name]
+        check_clause(row.clause, shapes, fallback_dialect=_tenant(ctx).dialect, field="clause")
+
+    async def render(self, session: AsyncSession, row: models.RowFilter) -> dict[str, Any]:
+        dataset = (
+            "*"
+            if row.all_datasets
+            else await session.scalar(select(models.Dataset.name).where(models.Dataset.id == row.dataset_id))
+        )
+        return {
+            "id": row.id,
+            "name": row.name,
+            "filter_type": row.filter_type,
+            "dataset": dataset,
+            "clause": row.clause,
+            "group_key": row.group_key,
+            "roles": row.roles,
+            "description": row.description,
+            **_timestamps(row),
+        }
+
+
+class OriginResource(Resource):
+    kind = "origin"
+    collection = "origins"
+    model = models.Origin
+    create_body = schemas.OriginCreate
+
+    async def create(self, ctx: WriteContext, body: schemas.OriginCreate) -> tuple[Any, dict[str, Any]]:
+        tenant = _tenant(ctx)
+        taken = (models.Origin.tenant_id == tenant.id) & (models.Origin.origin == body.origin)
+        if await _exists(ctx.session, taken, model=models.Origin):
+            raise Conflict(f"origin {body.origin!r} is allowed already", field="origin")
+        row = models.Origin(tenant_id=tenant.id, origin=body.origin)
+        ctx.session.add(row)
+        return row, {}
+
+    async def render(self, session: AsyncSession, row: models.Origin) -> dict[str, Any]:
+        return {"id": row.id, "origin": row.origin, "created_at": as_utc(row.created_at).isoformat()}
+
+
+class KeyResource(Resource):
+    """Signing keys are read here; they are created with the tenant and by rotation."""
+
+    kind = "key"
+    collection = "keys"
+    model = models.SigningKey
+    deletable = False
+
+    def where(self, ref: str) -> ColumnElement[bool]:
+        return models.SigningKey.kid == ref
+
+    def order_column(self) -> Any:
+        return models.SigningKey.kid
+
+    def ref(self, row: Any) -> str:
+        return str(row.kid)
+
+    async def render(self, session: AsyncSession, row: models.SigningKey) -> dict[str, Any]:
+        return {
+            "kid": row.kid,
+            "algorithm": row.algorithm,
+            "status": row.status,
+            "public_jwk": row.public_jwk,
+            "created_at": as_utc(row.created_at).isoformat(),
+            "rotated_at": as_utc(row.rotated_at).isoformat() if row.rotated_at else None,
+        }
+
+
+TENANTS = TenantResource()
+NESTED: tuple[Resource, ...] = (
+    AppResource(),
+    WarehouseResource(),
+    DatasetResource(),
+    ChartResource(),
+    DashboardResource(),
+    FilterResource(),
+    OriginResource(),
+    KeyResource(),
+)

@@ -1,0 +1,52 @@
+"""The onboarding API answers only to the admin token, and a refusal says nothing useful to an attacker."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from tests.conftest import ADMIN_TOKEN, GatewayProcess
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    [
+        None,
+        "",
+        "Bearer",
+        "Bearer null",
+        "Bearer wrong-token",
+        f"Bearer {ADMIN_TOKEN[:-1]}",
+        f"Bearer {ADMIN_TOKEN}x",
+        f"Basic {ADMIN_TOKEN}",
+        ADMIN_TOKEN,
+    ],
+    ids=["absent", "empty", "scheme-only", "null", "wrong", "prefix", "suffix", "basic-scheme", "no-scheme"],
+)
+def test_missing_or_wrong_admin_token_is_refused_identically(
+    gateway: GatewayProcess, authorization: str | None
+) -> None:
+    headers = {} if authorization is None else {"Authorization": authorization}
+    with httpx.Client(base_url=gateway.url, headers=headers) as client:
+        for method, path, body in (
+            ("GET", "/api/v1/tenants", None),
+            ("POST", "/api/v1/tenants", {"slug": "intruder", "name": "x"}),
+            ("GET", "/api/v1/tenants/anything/apps", None),
+            ("DELETE", "/api/v1/tenants/anything", None),
+        ):
+            response = client.request(method, path, json=body)
+            assert response.status_code == 401
+            assert response.json() == {
+                "error": {"code": "unauthorized", "message": "a valid admin bearer token is required"}
+            }
+            assert response.headers["www-authenticate"] == 'Bearer realm="admin"'
+            assert ADMIN_TOKEN not in response.text
+    with gateway.client() as admin:
+        assert admin.get("/api/v1/tenants/intruder").status_code == 404
+
+
+def test_probes_and_api_description_need_no_admin_token(gateway: GatewayProcess) -> None:
+    with httpx.Client(base_url=gateway.url) as client:
+        assert client.get("/healthz").status_code == 200
+        assert client.get("/readyz").status_code == 200
+        assert client.get("/openapi.json").status_code == 200

@@ -1,0 +1,110 @@
+"""Settings: production refuses to start with weak secrets or a file database, and says why."""
+
+from __future__ import annotations
+
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from gateway.config import Config, ConfigError, Secret, weak_secret_reason
+from tests.conftest import gateway_env
+
+STRONG = secrets.token_urlsafe(48)
+PG = "postgresql://gw@db.internal:5432/registry"
+
+
+def production(**overrides: str) -> dict[str, str]:
+    env = {
+        "GATEWAY_ENV": "production",
+        "GATEWAY_ADMIN_TOKEN": STRONG,
+        "GATEWAY_SECRET_KEY": secrets.token_urlsafe(48),
+        "GATEWAY_DATABASE_URL": PG,
+    }
+    env.update(overrides)
+    return {k: v for k, v in env.items() if v}
+
+
+def test_a_strong_production_configuration_is_accepted() -> None:
+    config = Config.from_env(production(REDIS_URL="redis://cache:6379/0"))
+    assert config.production and config.redis_url == "redis://cache:6379/0"
+    assert config.database_url == "postgresql+asyncpg://gw@db.internal:5432/registry"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "complaint"),
+    [
+        ({"GATEWAY_ADMIN_TOKEN": ""}, "GATEWAY_ADMIN_TOKEN is not set"),
+        ({"GATEWAY_ADMIN_TOKEN": "short-token"}, "shorter than 32"),
+        ({"GATEWAY_ADMIN_TOKEN": "a" * 40}, "too repetitive"),
+        ({"GATEWAY_ADMIN_TOKEN": "ab" * 20}, "too repetitive"),
+        ({"GATEWAY_ADMIN_TOKEN": "changeme-changeme-changeme-changeme"}, "well-known default"),
+        ({"GATEWAY_SECRET_KEY": ""}, "GATEWAY_SECRET_KEY is not set"),
+        ({"GATEWAY_SECRET_KEY": "0123456789"}, "GATEWAY_SECRET_KEY is weak"),
+        ({"GATEWAY_DATABASE_URL": ""}, "SQLite"),
+        ({"GATEWAY_DATABASE_URL": "sqlite:///registry.db"}, "SQLite"),
+    ],
+    ids=[
+        "no-admin",
+        "short-admin",
+        "one-char",
+        "two-chars",
+        "default",
+        "no-secret",
+        "weak-secret",
+        "default-db",
+        "sqlite",
+    ],
+)
+def test_production_refuses_weak_settings(overrides: dict[str, str], complaint: str) -> None:
+    with pytest.raises(ConfigError, match=complaint):
+        Config.from_env(production(**overrides))
+
+
+def test_development_accepts_the_embedded_defaults() -> None:
+    config = Config.from_env({})
+    assert not config.production
+    assert config.database_url == "sqlite+aiosqlite:///./gateway.db"
+    assert config.redis_url is None and config.admin_token is None
+
+
+@pytest.mark.parametrize(
+    ("env", "complaint"),
+    [
+        ({"GATEWAY_ENV": "staging"}, "GATEWAY_ENV"),
+        ({"GATEWAY_REDIS_TIMEOUT": "soon"}, "must be a number"),
+        ({"GATEWAY_REDIS_TIMEOUT": "-1"}, "must be positive"),
+        ({"GATEWAY_DATABASE_URL": "mysql://db/x"}, "postgresql:// or sqlite://"),
+    ],
+)
+def test_malformed_settings_fail_loudly(env: dict[str, str], complaint: str) -> None:
+    with pytest.raises(ConfigError, match=complaint):
+        Config.from_env(env)
+
+
+def test_secrets_never_show_in_reprs() -> None:
+    config = Config.from_env(production())
+    assert STRONG not in repr(config) and STRONG not in str(config.admin_token)
+    assert config.admin_token == Secret(STRONG)
+    assert weak_secret_reason(STRONG) is None
+
+
+def test_serve_in_production_with_a_weak_token_exits_with_the_reason(tmp_path: Path) -> None:
+    weak = "weak-but-secret-value"
+    env = gateway_env(None, GATEWAY_ENV="production", GATEWAY_ADMIN_TOKEN=weak)
+    result = subprocess.run(
+        [sys.executable, "-m", "gateway", "serve", "--port", "1"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "refusing to start in production mode" in result.stderr
+    assert "GATEWAY_ADMIN_TOKEN is weak" in result.stderr and "SQLite" in result.stderr
+    assert weak not in result.stderr + result.stdout
+    assert not (tmp_path / "gateway.db").exists()

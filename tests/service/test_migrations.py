@@ -1,0 +1,32 @@
+"""The Alembic migrations build exactly the schema the models describe, on both backends."""
+
+from __future__ import annotations
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy.engine import Connection
+
+from gateway.config import Config
+from tenants.db import create_engine, is_current, migrate
+from tenants.models import Base
+
+pytestmark = pytest.mark.anyio
+
+
+def _differences(connection: Connection) -> list[object]:
+    context = MigrationContext.configure(connection, opts={"compare_type": True})
+    return list(compare_metadata(context, Base.metadata))
+
+
+async def test_migrations_match_the_models_and_rerun_as_a_no_op(database_url: str) -> None:
+    engine = create_engine(Config.from_env({"GATEWAY_DATABASE_URL": database_url}).database_url)
+    try:
+        assert not await is_current(engine)
+        await migrate(engine)
+        assert await is_current(engine)
+        await migrate(engine)
+        async with engine.connect() as connection:
+            assert await connection.run_sync(_differences) == []
+    finally:
+        await engine.dispose()
