@@ -1,0 +1,146 @@
+"""The row-level-security rewriter: parse once, run the passes in order, generate.
+
+Derived-table mode (the default) replaces each filtered read by ``(SELECT * FROM t WHERE pred) AS t``; the
+predicate-in-WHERE mode is for engines without derived tables and refuses what it cannot filter exactly.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from enum import Enum
+from typing import Protocol
+
+from sqlglot import exp
+from sqlglot.errors import SqlglotError
+
+from gateway.rls.apply_filters import apply_filters
+from gateway.rls.apply_filters_in_where import apply_filters_in_where
+from gateway.rls.catalog import Catalog
+from gateway.rls.dialects import dialect_of
+from gateway.rls.errors import RewriteRefused, describe
+from gateway.rls.qualify import qualify
+from gateway.rls.validate import validate
+
+
+class Pass(Protocol):
+    """A rewrite pass: takes the expression (modified in place) and returns it, or raises RewriteRefused."""
+
+    def __call__(self, expression: exp.Expr, *, catalog: Catalog, dialect: str) -> exp.Expr: ...
+
+
+class FilterMode(Enum):
+    """How filters are applied: derived tables (exact for every query), or WHERE/ON (refuses some)."""
+
+    DERIVED_TABLES = "derived"
+    WHERE = "where"
+
+
+PASSES: tuple[Pass, ...] = (validate, qualify, apply_filters)
+"""The passes of derived-table mode, in order; each is ``pass(expression, *, catalog, dialect)``."""
+WHERE_PASSES: tuple[Pass, ...] = (validate, qualify, apply_filters_in_where)
+"""The passes of predicate-in-WHERE mode."""
+
+_PASSES_BY_MODE = {FilterMode.DERIVED_TABLES: PASSES, FilterMode.WHERE: WHERE_PASSES}
+
+
+def parse_query(sql: str, *, dialect: str) -> exp.Expr:
+    """Parse exactly one statement; refuse text that does not parse or holds several statements."""
+    try:
+        statements = [statement for statement in dialect_of(dialect).parse(sql) if statement is not None]
+    except SqlglotError as error:
+        raise RewriteRefused("sql_syntax", f"Query does not parse as {dialect}: {describe(error)}") from None
+    if len(statements) != 1:
+        raise RewriteRefused(
+            "multiple_statements", f"Exactly one statement is allowed, got {len(statements)}"
+        )
+    return statements[0]
+
+
+def rewrite(
+    sql: str | exp.Expr,
+    *,
+    dialect: str,
+    catalog: Catalog,
+    mode: FilterMode = FilterMode.DERIVED_TABLES,
+) -> exp.Expr:
+    """Rewrite a query so that it reads only the rows the catalog's filters allow.
+
+    >>> from gateway.rls.clause import parse_clause
+    >>> catalog = Catalog.build({"public.orders": parse_clause("tenant_id = 1", dialect="postgres",
+    ...     columns=None), "public.products": None}, dialect="postgres")
+    >>> rewrite("SELECT * FROM Orders JOIN products p ON p.id = Orders.product_id", dialect="postgres",
+    ...     catalog=catalog).sql("postgres")
+    'SELECT * FROM (SELECT * FROM public.orders WHERE orders.tenant_id = 1) AS orders \
+JOIN public.products AS p ON p.id = orders.product_id'
+
+    Args:
+        sql: the query text, or an expression (copied once, never modified).
+        dialect: the warehouse's sqlglot dialect; must be the catalog's.
+        catalog: the tables the request may read and their filters.
+        mode: derived tables (default) or predicates in WHERE/ON.
+
+    Returns:
+        The rewritten expression.
+
+    Raises:
+        RewriteRefused: the query is not a single plain read the rewriter can prove safe.
+    """
+    if dialect != catalog.dialect:
+        raise RewriteRefused("dialect_mismatch", f"Catalog is for {catalog.dialect}, query is {dialect}")
+    expression = parse_query(sql, dialect=dialect) if isinstance(sql, str) else sql.copy()
+    try:
+        for rewrite_pass in _PASSES_BY_MODE[mode]:
+            expression = rewrite_pass(expression, catalog=catalog, dialect=dialect)
+    except SqlglotError as error:  # e.g. scope building on a shape sqlglot cannot analyse
+        raise RewriteRefused("unsupported", f"Query cannot be analysed: {describe(error)}") from None
+    return expression
+
+
+def rewrite_sql(
+    sql: str, *, dialect: str, catalog: Catalog, mode: FilterMode = FilterMode.DERIVED_TABLES
+) -> str:
+    """``rewrite`` a query's text and generate the result in the same dialect."""
+    rewritten = rewrite(sql, dialect=dialect, catalog=catalog, mode=mode)
+    # The tree is ours (parsed from text just now), so the generator need not copy it first. Comments are
+    # dropped: nothing the warehouse runs should carry text the rewriter did not parse as SQL.
+    return rewritten.sql(dialect_of(dialect), copy=False, comments=False)
+
+
+class RewriteCache:
+    """An in-process LRU of rewritten SQL.
+
+    The key is (dialect, mode, the query's exact text, the catalog's fingerprint). The text itself is the
+    SQL fingerprint: two spellings of one query are two entries, never a wrong hit; and the catalog's
+    fingerprint changes with any filter, so a cached rewrite is never served under other predicates.
+    Refusals are cached too (the same query is refused the same way). Not thread-safe: use one per event
+    loop or thread.
+    """
+
+    def __init__(self, maxsize: int = 4096) -> None:
+        if maxsize <= 0:
+            raise ValueError("maxsize must be positive")
+        self._maxsize = maxsize
+        self._entries: OrderedDict[tuple[str, FilterMode, str, str], str | RewriteRefused] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def rewrite_sql(
+        self, sql: str, *, dialect: str, catalog: Catalog, mode: FilterMode = FilterMode.DERIVED_TABLES
+    ) -> str:
+        """``rewrite`` then generate, memoised. Raises ``RewriteRefused`` like ``rewrite``."""
+        key = (dialect, mode, sql, catalog.fingerprint)
+        entry = self._entries.get(key)
+        if entry is None:
+            try:
+                entry = rewrite_sql(sql, dialect=dialect, catalog=catalog, mode=mode)
+            except RewriteRefused as refusal:
+                entry = refusal
+            self._entries[key] = entry
+            if len(self._entries) > self._maxsize:
+                self._entries.popitem(last=False)
+        else:
+            self._entries.move_to_end(key)
+        if isinstance(entry, RewriteRefused):
+            raise RewriteRefused(entry.code, entry.message)
+        return entry

@@ -1,0 +1,141 @@
+"""Refuse every query that is not a plain, safe read.
+
+Runs first, over every node of the tree (not only over what sqlglot's scopes visit), so anything the later
+passes would not see is refused here.
+"""
+
+from __future__ import annotations
+
+from sqlglot import exp
+
+from gateway.rls.catalog import Catalog
+from gateway.rls.errors import RewriteRefused
+from gateway.rls.functions import QUERY_FUNCTIONS, function_allowed, function_call
+
+# Arguments of a table reference we know how to carry through a rewrite. A table with any other argument
+# (TABLESAMPLE, time travel, index hints, PIVOT ...) is refused rather than silently dropped or kept outside
+# the filter.
+_TABLE_ARGS = frozenset({"this", "db", "catalog", "alias", "joins", "only"})
+
+_STATEMENTS = (exp.DML, exp.DDL, exp.Command, exp.Copy, exp.Set, exp.Transaction, exp.Commit, exp.Rollback)
+
+
+def validate(expression: exp.Expr, *, catalog: Catalog, dialect: str) -> exp.Expr:
+    """Check that ``expression`` is a single read-only query built from constructs the rewriter knows.
+
+    >>> import sqlglot
+    >>> catalog = Catalog.build({"public.orders": None}, dialect="postgres")
+    >>> validate(sqlglot.parse_one("SELECT * INTO t FROM orders"), catalog=catalog, dialect="postgres")
+    Traceback (most recent call last):
+    ...
+    gateway.rls.errors.RewriteRefused: SELECT INTO writes a table; only reads are allowed
+
+    Args:
+        expression: the parsed query.
+        catalog: unused here; present so every pass has the same signature.
+        dialect: the query's dialect, for the function allow-list and messages.
+
+    Returns:
+        ``expression``, unchanged.
+
+    Raises:
+        RewriteRefused: with a code naming the first refused construct.
+    """
+    if not isinstance(expression, exp.Query):
+        raise RewriteRefused(
+            "statement_not_select", f"Only SELECT queries are allowed, not {_statement_name(expression)}"
+        )
+    for node in expression.walk():
+        _check_node(node, dialect)
+    return expression
+
+
+# The commonest nodes of a query, none of which can read, write or call anything: checked first so most
+# nodes cost one set lookup. Subclasses are not included (``type(node)``, not ``isinstance``).
+_INERT_NODES: frozenset[type[exp.Expr]] = frozenset(
+    {
+        exp.Identifier,
+        exp.Column,
+        exp.Literal,
+        exp.Star,
+        exp.Alias,
+        exp.TableAlias,
+        exp.Paren,
+        exp.EQ,
+        exp.NEQ,
+        exp.GT,
+        exp.GTE,
+        exp.LT,
+        exp.LTE,
+        exp.And,
+        exp.Or,
+        exp.Not,
+        exp.In,
+        exp.Is,
+        exp.Null,
+        exp.Boolean,
+        exp.Where,
+        exp.Group,
+        exp.Order,
+        exp.Ordered,
+        exp.Limit,
+        exp.Offset,
+        exp.Having,
+        exp.DataType,
+    }
+)
+
+
+def _check_node(node: exp.Expr, dialect: str) -> None:
+    if type(node) in _INERT_NODES:
+        return
+    if isinstance(node, _STATEMENTS):
+        raise RewriteRefused(
+            "statement_not_select", f"{_statement_name(node)} is not allowed; only reads are"
+        )
+    if isinstance(node, exp.Select):
+        if node.args.get("into"):
+            raise RewriteRefused("select_into", "SELECT INTO writes a table; only reads are allowed")
+        if node.args.get("locks"):
+            raise RewriteRefused(
+                "locking_clause", "Locking clauses (FOR UPDATE, FOR SHARE ...) are not allowed"
+            )
+    elif isinstance(node, exp.Placeholder | exp.Parameter | exp.SessionParameter):
+        raise RewriteRefused("parameter", f"Parameters are not allowed: {node.sql(dialect)}")
+    elif isinstance(node, exp.Table):
+        _check_table(node, dialect)
+    elif isinstance(node, exp.From | exp.Join):
+        _check_source(node.this, dialect)
+    elif isinstance(node, exp.Lateral) and not isinstance(node.this, exp.Subquery):
+        raise RewriteRefused("table_function", f"LATERAL {node.this.sql(dialect)} is a table function")
+    elif isinstance(node, exp.Dot) and isinstance(node.expression, exp.Func):
+        raise RewriteRefused(
+            "function_forbidden", f"Schema-qualified function {node.sql(dialect)!r} is not allowed"
+        )
+    elif isinstance(node, exp.ObjectIdentifier):
+        raise RewriteRefused("type_forbidden", f"Casts to {node.sql(dialect)} read the system catalog")
+    elif isinstance(node, exp.Func) and not function_allowed(node, QUERY_FUNCTIONS, dialect):
+        raise RewriteRefused(
+            "function_forbidden", f"Function {function_call(node, dialect)!r} is not allowed"
+        )
+
+
+def _check_table(table: exp.Table, dialect: str) -> None:
+    if not isinstance(table.this, exp.Identifier):
+        raise RewriteRefused("table_function", f"Table function {table.sql(dialect)!r} is not allowed")
+    extra = sorted(key for key, value in table.args.items() if value and key not in _TABLE_ARGS)
+    if extra:
+        raise RewriteRefused(
+            "table_modifier", f"{table.sql(dialect)!r}: table modifiers ({', '.join(extra)}) are not allowed"
+        )
+
+
+def _check_source(source: exp.Expr, dialect: str) -> None:
+    if not isinstance(source, exp.Table | exp.Subquery | exp.Values | exp.Lateral):
+        raise RewriteRefused("table_function", f"{source.sql(dialect)!r} is not a table or a subquery")
+
+
+def _statement_name(node: exp.Expr) -> str:
+    if isinstance(node, exp.Command):
+        return str(node.this).upper()
+    return type(node).__name__.upper()
