@@ -13,23 +13,34 @@ import logging
 import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
+from datetime import timedelta
+from typing import Any, Final
 
 from redis.asyncio import Redis
 from starlette.applications import Starlette
-from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from gateway import health
+from gateway.access_tokens import AccessTokens
 from gateway.config import Config, Secret
+from gateway.dashboards import DashboardApi
 from gateway.events.bus import EventBus
 from gateway.events.memory import InProcessBus
-from gateway.openapi import build_document
+from gateway.events.redis_streams import RedisStreamsBus
+from gateway.guest_auth import handle_token_error
+from gateway.guest_tokens import GuestTokenApi
+from gateway.oauth import TokenEndpoint
+from gateway.openapi import build_document, data_plane_paths
+from gateway.rate_limit import FixedWindowLimiter
+from gateway.replica import Replica
+from gateway.tenant_keys import TenantKeys
+from gateway.tokens.errors import TokenError
+from gateway.tokens.revocation import InProcessRevocationStore, RedisRevocationStore, RevocationStore
+from gateway.tokens.verify import TokenVerifier
 from gateway.web.errors import EXCEPTION_HANDLERS
 from tenants import api as onboarding_api
-from tenants.admin_auth import AdminAuthMiddleware
 from tenants.crypto import SecretBox
 from tenants.db import create_engine, migrate, session_factory
 from tenants.openapi import onboarding_paths
@@ -37,6 +48,11 @@ from tenants.registry import Registry
 from tenants.store import RegistryStore
 
 logger = logging.getLogger("gateway")
+
+
+# Revocation records must outlive the longest token a tenant may be allowed (schemas: 1 day).
+MAX_TOKEN_LIFETIME: Final = timedelta(days=1)
+VERIFY_LEEWAY: Final = timedelta(seconds=10)
 
 
 @dataclass(slots=True)
@@ -48,6 +64,8 @@ class Services:
     registry: Registry
     bus: EventBus
     redis: Redis | None
+    keys: TenantKeys
+    verifier: TokenVerifier
 
 
 def create_app(config: Config | None = None) -> Starlette:
@@ -63,8 +81,6 @@ def create_app(config: Config | None = None) -> Starlette:
     engine = create_engine(config.database_url, timeout_seconds=config.database_timeout_seconds)
     sessions = session_factory(engine)
     store = RegistryStore(sessions, box)
-    bus = InProcessBus()
-    registry = Registry(sessions, box, bus)
     redis = (
         Redis.from_url(
             config.redis_url,
@@ -74,15 +90,59 @@ def create_app(config: Config | None = None) -> Starlette:
         if config.redis_url
         else None
     )
-    openapi = build_document([onboarding_paths()])
+    bus: EventBus = (
+        RedisStreamsBus(redis, prefix=config.redis_prefix) if redis is not None else InProcessBus()
+    )
+    registry = Registry(sessions, box, bus)
+    record_ttl = MAX_TOKEN_LIFETIME + 2 * VERIFY_LEEWAY
+    revocations: RevocationStore = (
+        RedisRevocationStore(
+            redis,
+            key_prefix=config.redis_prefix,
+            record_ttl=record_ttl,
+            fail_open=config.revocation_fail_open,
+        )
+        if redis is not None
+        else InProcessRevocationStore(record_ttl=record_ttl)
+    )
+    keys = TenantKeys(store)
+    verifier = TokenVerifier(
+        keys.keyring,
+        audience=config.token_audience,
+        issuer=config.token_issuer,
+        tenant_status=keys.tenant_status,
+        revocations=revocations,
+        leeway=VERIFY_LEEWAY,
+        max_lifetime=MAX_TOKEN_LIFETIME,
+    )
+    access_tokens = AccessTokens(
+        redis, prefix=config.redis_prefix, ttl_seconds=config.access_token_ttl_seconds
+    )
+    guest_tokens = GuestTokenApi(
+        store=store,
+        keys=keys,
+        access_tokens=access_tokens,
+        limiter=FixedWindowLimiter(
+            redis, prefix=config.redis_prefix, name="mint", limit=config.mint_rate_limit_per_minute
+        ),
+        revocations=revocations,
+        bus=bus,
+        issuer=config.token_issuer,
+        audience=config.token_audience,
+        max_body_bytes=config.max_request_bytes,
+    )
+    replica = Replica(bus, keys, revocations)
+    openapi = build_document([onboarding_paths(), data_plane_paths()])
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await migrate(engine)
-        app.state.services = Services(config, store, registry, bus, redis)
+        await replica.start()
+        app.state.services = Services(config, store, registry, bus, redis, keys, verifier)
         try:
             yield
         finally:
+            await replica.stop()
             await bus.aclose()
             if redis is not None:
                 await redis.aclose()
@@ -95,11 +155,13 @@ def create_app(config: Config | None = None) -> Starlette:
     routes = [
         *health.routes(checks, timeout_seconds=config.redis_timeout_seconds),
         Route("/openapi.json", openapi_json, methods=["GET"]),
-        *onboarding_api.routes(registry, max_bytes=config.max_request_bytes),
+        Route("/oauth/token", TokenEndpoint(store, access_tokens).handle, methods=["POST"]),
+        *guest_tokens.routes(),
+        *DashboardApi(store, verifier).routes(),
+        *onboarding_api.routes(registry, max_bytes=config.max_request_bytes, admin_token=admin_token),
     ]
     return Starlette(
         routes=routes,
-        middleware=[Middleware(AdminAuthMiddleware, token=admin_token)],
-        exception_handlers=EXCEPTION_HANDLERS,
+        exception_handlers={**EXCEPTION_HANDLERS, TokenError: handle_token_error},
         lifespan=lifespan,
     )

@@ -48,6 +48,11 @@ def serve(host: str, port: int, workers: int) -> int:
     import uvicorn
 
     config = Config.from_env()
+    if workers > 1 and config.redis_url is None:
+        raise ConfigError(
+            "--workers above 1 needs REDIS_URL: revocations and registry changes reach other workers "
+            "only through Redis"
+        )
     if config.admin_token is None:
         # Shared by every worker through the environment, shown once to the person who started it.
         os.environ["GATEWAY_ADMIN_TOKEN"] = token = secrets.token_urlsafe(32)

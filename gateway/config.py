@@ -12,7 +12,7 @@ import os
 import secrets
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final, Literal
 
@@ -56,14 +56,22 @@ class Secret:
 @dataclass(frozen=True, slots=True)
 class Config:
     environment: Environment = "development"
-    database_url: str = DEFAULT_DATABASE_URL
-    redis_url: str | None = None
+    # URLs may embed passwords: kept out of repr.
+    database_url: str = field(default=DEFAULT_DATABASE_URL, repr=False)
+    redis_url: str | None = field(default=None, repr=False)
     admin_token: Secret | None = None
     # Encrypts private signing keys and warehouse credentials at rest in the registry.
     secret_key: Secret | None = None
     redis_timeout_seconds: float = 2.0
     database_timeout_seconds: float = 5.0
     max_request_bytes: int = 256 * 1024
+    token_issuer: str = "embed-gateway"  # noqa: S105 (a claim value, not a secret)
+    token_audience: str = "embedded-analytics"  # noqa: S105 (a claim value, not a secret)
+    redis_prefix: str = "gw:"
+    # Serve while revocation state cannot be trusted (Redis unreachable): an explicit, risky opt-in.
+    revocation_fail_open: bool = False
+    mint_rate_limit_per_minute: int = 600
+    access_token_ttl_seconds: int = 600
 
     @property
     def production(self) -> bool:
@@ -95,6 +103,12 @@ class Config:
             redis_timeout_seconds=_positive_float(env, "GATEWAY_REDIS_TIMEOUT", 2.0),
             database_timeout_seconds=_positive_float(env, "GATEWAY_DATABASE_TIMEOUT", 5.0),
             max_request_bytes=int(_positive_float(env, "GATEWAY_MAX_REQUEST_BYTES", 256 * 1024)),
+            token_issuer=env.get("GATEWAY_TOKEN_ISSUER") or "embed-gateway",
+            token_audience=env.get("GATEWAY_TOKEN_AUDIENCE") or "embedded-analytics",
+            redis_prefix=env.get("GATEWAY_REDIS_PREFIX") or "gw:",
+            revocation_fail_open=_flag(env, "GATEWAY_REVOCATION_FAIL_OPEN"),
+            mint_rate_limit_per_minute=int(_positive_float(env, "GATEWAY_MINT_RATE_LIMIT", 600)),
+            access_token_ttl_seconds=int(_positive_float(env, "GATEWAY_ACCESS_TOKEN_TTL", 600)),
         )
         config.check()
         return config
@@ -163,6 +177,15 @@ def _positive_float(env: Mapping[str, str], name: str, default: float) -> float:
     if not value > 0:
         raise ConfigError(f"{name} must be positive, not {raw!r}")
     return value
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if raw in ("", "0", "false", "no"):
+        return False
+    if raw in ("1", "true", "yes"):
+        return True
+    raise ConfigError(f"{name} must be 1 or 0, not {raw!r}")
 
 
 def _normalise_database_url(url: str) -> str:

@@ -5,7 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from pydantic import BaseModel
+
 from gateway import __version__
+from gateway.guest_tokens import RevokeRequest
+from gateway.mint_request import GuestTokenRequest
 
 ERROR_SCHEMA = {
     "type": "object",
@@ -51,6 +55,97 @@ GATEWAY_PATHS: dict[str, Any] = {
 }
 
 
+def _json_body(model: type[BaseModel], schemas: dict[str, Any]) -> dict[str, Any]:
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    schemas.update(schema.pop("$defs", {}))
+    schemas[model.__name__] = schema
+    return {
+        "required": True,
+        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}},
+    }
+
+
+def _operation(summary: str, tag: str, responses: dict[str, str], **extra: Any) -> dict[str, Any]:
+    described = {status: {"description": text} for status, text in responses.items()}
+    return {"summary": summary, "tags": [tag], "responses": described, **extra}
+
+
+def data_plane_paths() -> tuple[dict[str, Any], dict[str, Any]]:
+    """Host-app and embedded-dashboard routes: OAuth, guest tokens, keys, dashboards."""
+    schemas: dict[str, Any] = {}
+    mint = _operation(
+        "Mint a guest token (Superset-compatible)",
+        "guest tokens",
+        {
+            "200": '{"token": "<JWT>"}',
+            "401": "No valid access token.",
+            "403": "Scope missing or tenant suspended.",
+            "422": "A resource, rule, ttl or origin was refused; `field` names it.",
+            "429": "Mint rate limit; see Retry-After.",
+        },
+        security=[{"accessToken": ["guest_token:create"]}],
+        requestBody=_json_body(GuestTokenRequest, schemas),
+    )
+    token_form = {
+        "type": "object",
+        "required": ["grant_type"],
+        "properties": {
+            "grant_type": {"const": "client_credentials"},
+            "scope": {"type": "string"},
+            "client_id": {"type": "string"},
+            "client_secret": {"type": "string"},
+        },
+    }
+    paths = {
+        "/oauth/token": {
+            "post": _operation(
+                "OAuth2 client-credentials grant for host-app backends",
+                "guest tokens",
+                {"200": "An access token.", "400": "RFC 6749 error.", "401": "invalid_client"},
+                requestBody={
+                    "required": True,
+                    "content": {"application/x-www-form-urlencoded": {"schema": token_form}},
+                },
+            )
+        },
+        "/api/v1/security/guest_token/": {"post": mint},
+        "/api/v1/security/guest_token": {"post": mint},
+        "/api/v1/security/guest_token/revoke": {
+            "post": _operation(
+                "Revoke guest tokens by jti, by subject, or issued before a time",
+                "guest tokens",
+                {
+                    "200": "Revoked.",
+                    "401": "No valid access token.",
+                    "403": "Scope missing.",
+                    "422": "Bad request.",
+                },
+                security=[{"accessToken": ["guest_token:revoke"]}],
+                requestBody=_json_body(RevokeRequest, schemas),
+            )
+        },
+        "/.well-known/jwks.json": {
+            "get": _operation(
+                "Public keys of every tenant (active and retiring)", "guest tokens", {"200": "A JWK set."}
+            )
+        },
+        "/api/v1/dashboard/{ref}": {
+            "get": _operation(
+                "A dashboard as the guest token may see it",
+                "embedded",
+                {
+                    "200": "Title, layout and charts.",
+                    "401": "Guest token refused.",
+                    "403": "Not granted by the token.",
+                },
+                security=[{"guestToken": []}],
+                parameters=[{"name": "ref", "in": "path", "required": True, "schema": {"type": "string"}}],
+            )
+        },
+    }
+    return paths, schemas
+
+
 def build_document(sections: Iterable[tuple[dict[str, Any], dict[str, Any]]]) -> dict[str, Any]:
     paths: dict[str, Any] = dict(GATEWAY_PATHS)
     schemas: dict[str, Any] = {"Error": ERROR_SCHEMA}
@@ -72,7 +167,9 @@ def build_document(sections: Iterable[tuple[dict[str, Any], dict[str, Any]]]) ->
                 "Unauthorized": {**error_response, "description": "Missing or wrong credential."},
             },
             "securitySchemes": {
-                "adminToken": {"type": "http", "scheme": "bearer", "description": "GATEWAY_ADMIN_TOKEN"}
+                "adminToken": {"type": "http", "scheme": "bearer", "description": "GATEWAY_ADMIN_TOKEN"},
+                "accessToken": {"type": "http", "scheme": "bearer", "description": "From /oauth/token"},
+                "guestToken": {"type": "http", "scheme": "bearer", "description": "A guest token"},
             },
         },
     }

@@ -9,17 +9,22 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from gateway.config import Secret
 from gateway.web.bodies import read_json, validate
 from gateway.web.errors import ApiError
-from tenants.admin_auth import ADMIN_PREFIX
+from tenants.admin_auth import AdminAuthMiddleware
+from tenants.errors import NotFound
 from tenants.registry import IdempotencyKey, Outcome, Registry, request_hash
 from tenants.resources import NESTED, TENANTS, Resource
+from tenants.schemas import KeyRotation
 
 Endpoint = Callable[[Request], Awaitable[Response]]
+ADMIN_PREFIX: Final = "/api/v1/tenants"
 DEFAULT_PAGE: Final = 50
 MAX_IDEMPOTENCY_KEY: Final = 255
 
@@ -37,7 +42,7 @@ def _respond(outcome: Outcome) -> Response:
 
 def _limit(request: Request) -> int:
     raw = request.query_params.get("limit", str(DEFAULT_PAGE))
-    if not raw.isdigit():
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 4):
         raise ApiError("limit must be a whole number", code="invalid_field", status=422, field="limit")
     return int(raw)
 
@@ -53,12 +58,20 @@ def _idempotency(request: Request, body: Any) -> IdempotencyKey | None:
             status=422,
             field="Idempotency-Key",
         )
-    return IdempotencyKey(f"POST {request.url.path}", key, request_hash(body))
+    return IdempotencyKey(key, request_hash(body))
+
+
+def _path_ref(request: Request, name: str) -> str:
+    """A path identifier; one no entity could have (control characters, overlong) is simply not found."""
+    ref: str = request.path_params[name]
+    if len(ref) > 255 or not ref.isprintable():
+        raise NotFound("entity", ref[:32])
+    return ref
 
 
 def collection_endpoint(registry: Registry, resource: Resource, *, max_bytes: int) -> Endpoint:
     async def endpoint(request: Request) -> Response:
-        tenant_ref = request.path_params.get("tenant")
+        tenant_ref = _path_ref(request, "tenant") if "tenant" in request.path_params else None
         if request.method == "GET":
             cursor = request.query_params.get("cursor")
             return _respond(await registry.list(resource, tenant_ref, limit=_limit(request), cursor=cursor))
@@ -79,8 +92,8 @@ def collection_endpoint(registry: Registry, resource: Resource, *, max_bytes: in
 
 def item_endpoint(registry: Registry, resource: Resource, *, max_bytes: int) -> Endpoint:
     async def endpoint(request: Request) -> Response:
-        tenant_ref = request.path_params.get("tenant")
-        ref = request.path_params["ref"] if resource is not TENANTS else request.path_params["tenant"]
+        tenant_ref = _path_ref(request, "tenant")
+        ref = _path_ref(request, "ref") if resource is not TENANTS else tenant_ref
         if_match = request.headers.get("if-match")
         if request.method == "GET":
             return _respond(await registry.get(resource, tenant_ref, ref))
@@ -113,8 +126,33 @@ def resource_paths(resource: Resource) -> tuple[str, str]:
     return base, base + "/{ref}"
 
 
-def routes(registry: Registry, *, max_bytes: int) -> list[Route]:
-    found = []
+KEY_ROTATION_PATH: Final = ADMIN_PREFIX + "/{tenant}/keys/rotate"
+
+
+def key_rotation_endpoint(registry: Registry, *, max_bytes: int) -> Endpoint:
+    async def endpoint(request: Request) -> Response:
+        has_body = request.headers.get("content-length", "0") != "0" or "content-type" in request.headers
+        body = (
+            validate(KeyRotation, await read_json(request, max_bytes=max_bytes))
+            if has_body
+            else KeyRotation()
+        )
+        return _respond(await registry.rotate_key(_path_ref(request, "tenant"), algorithm=body.algorithm))
+
+    return endpoint
+
+
+def routes(registry: Registry, *, max_bytes: int, admin_token: Secret) -> list[Route]:
+    """Every onboarding route, each behind the admin token."""
+    admin = [Middleware(AdminAuthMiddleware, token=admin_token)]
+    found = [
+        Route(
+            KEY_ROTATION_PATH,
+            key_rotation_endpoint(registry, max_bytes=max_bytes),
+            methods=["POST"],
+            middleware=admin,
+        )
+    ]
     for resource in (TENANTS, *NESTED):
         collection, item = resource_paths(resource)
         found.append(
@@ -122,11 +160,15 @@ def routes(registry: Registry, *, max_bytes: int) -> list[Route]:
                 collection,
                 collection_endpoint(registry, resource, max_bytes=max_bytes),
                 methods=collection_methods(resource),
+                middleware=admin,
             )
         )
         found.append(
             Route(
-                item, item_endpoint(registry, resource, max_bytes=max_bytes), methods=item_methods(resource)
+                item,
+                item_endpoint(registry, resource, max_bytes=max_bytes),
+                methods=item_methods(resource),
+                middleware=admin,
             )
         )
     return found

@@ -1,7 +1,8 @@
 """`gateway tenants ...`: the onboarding operations a shell user needs, straight on the registry.
 
-These write through the same `Registry` as the HTTP API (same validation, same version bumps and
-config events), so a tenant made here is indistinguishable from one made over HTTP.
+These write through the same `Registry` as the HTTP API (same validation, same version bumps), so a
+tenant made here is indistinguishable from one made over HTTP. Their config events go to Redis
+Streams when REDIS_URL is set, so running gateways pick up a rotation made here.
 """
 
 from __future__ import annotations
@@ -12,8 +13,13 @@ import json
 import sys
 from typing import Any
 
+from redis.asyncio import Redis
+
 from gateway.config import Config
+from gateway.events.bus import EventBus
 from gateway.events.memory import InProcessBus
+from gateway.events.redis_streams import RedisStreamsBus
+from gateway.tokens.keys import ALGORITHMS
 from gateway.web.bodies import validate
 from gateway.web.errors import ApiError
 from tenants import schemas
@@ -40,6 +46,13 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     app_create.add_argument("--name", required=True)
     app_list = app_commands.add_parser("list", help="list a tenant's apps")
     app_list.add_argument("tenant")
+    keys = commands.add_parser("keys", help="a tenant's signing keys")
+    key_commands = keys.add_subparsers(dest="keys_command", required=True, metavar="COMMAND")
+    rotate = key_commands.add_parser(
+        "rotate", help="make a new key active; the old one retires after its tokens"
+    )
+    rotate.add_argument("tenant")
+    rotate.add_argument("--algorithm", choices=list(ALGORITHMS), help="switch the tenant's signing algorithm")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -54,11 +67,17 @@ def run(args: argparse.Namespace) -> int:
 
 async def _run(args: argparse.Namespace, config: Config) -> Any:
     engine = create_engine(config.database_url, timeout_seconds=config.database_timeout_seconds)
+    redis = (
+        Redis.from_url(config.redis_url, socket_timeout=config.redis_timeout_seconds)
+        if config.redis_url
+        else None
+    )
     try:
         await migrate(engine)
-        registry = Registry(
-            session_factory(engine), SecretBox(config.effective_secret_key().reveal()), InProcessBus()
+        bus: EventBus = (
+            RedisStreamsBus(redis, prefix=config.redis_prefix) if redis is not None else InProcessBus()
         )
+        registry = Registry(session_factory(engine), SecretBox(config.effective_secret_key().reveal()), bus)
         if args.tenants_command == "create":
             fields = {"slug": args.slug, "name": args.name, "origins": args.origin}
             if args.dialect:
@@ -67,12 +86,16 @@ async def _run(args: argparse.Namespace, config: Config) -> Any:
             return (await registry.create(TENANTS, None, tenant, location_prefix="/api/v1/tenants")).body
         if args.tenants_command == "list":
             return await _all(registry, TENANTS, None)
+        if args.tenants_command == "keys":
+            return (await registry.rotate_key(args.tenant, algorithm=args.algorithm)).body
         if args.apps_command == "create":
             app = validate(schemas.AppCreate, {"name": args.name})
             prefix = f"/api/v1/tenants/{args.tenant}/apps"
             return (await registry.create(_APPS, args.tenant, app, location_prefix=prefix)).body
         return await _all(registry, _APPS, args.tenant)
     finally:
+        if redis is not None:
+            await redis.aclose()
         await engine.dispose()
 
 

@@ -14,12 +14,16 @@ from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from tenants.errors import RegistryError
+
 _VERSION_PREFIX: Final = "v1:"
 _HKDF_INFO: Final = b"embed-gateway registry at-rest encryption v1"
 
 
-class DecryptionError(Exception):
+class DecryptionError(RegistryError):
     """Stored ciphertext cannot be read with the configured GATEWAY_SECRET_KEY."""
+
+    code = "secret_key_mismatch"
 
 
 class SecretBox:

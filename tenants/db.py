@@ -18,7 +18,7 @@ MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 
 def create_engine(url: str, *, timeout_seconds: float = 5.0) -> AsyncEngine:
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, connect_args={"timeout": timeout_seconds})
+        engine = create_async_engine(url, connect_args={"timeout": timeout_seconds}, hide_parameters=True)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     return create_async_engine(
@@ -27,6 +27,8 @@ def create_engine(url: str, *, timeout_seconds: float = 5.0) -> AsyncEngine:
         max_overflow=10,
         pool_timeout=timeout_seconds,
         pool_pre_ping=True,
+        # Logged errors must not carry parameter values: they include encrypted secrets and user text.
+        hide_parameters=True,
         connect_args={"timeout": timeout_seconds, "command_timeout": timeout_seconds},
     )
 

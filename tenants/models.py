@@ -40,6 +40,9 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+TENANT_ID_LENGTH = 26
+
+
 def sortable_id() -> str:
     """A 26-hex-digit id that sorts by creation time (48-bit milliseconds, then 56 random bits)."""
     return f"{int(time.time() * 1000):012x}{os.urandom(7).hex()}"
@@ -202,10 +205,10 @@ class RowFilter(Timestamped, Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     tenant_id: Mapped[str] = _tenant_fk()
-    name: Mapped[str] = mapped_column(String(100))
+    name: Mapped[str] = mapped_column(String(200))
     filter_type: Mapped[str] = mapped_column(String(16))
     # NULL with all_datasets true is the explicit "*" form; a NULL alone is never "every dataset".
-    dataset_id: Mapped[int | None] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"), index=True)
+    dataset_id: Mapped[int | None] = mapped_column(ForeignKey("datasets.id"), index=True)
     all_datasets: Mapped[bool] = mapped_column(Boolean, default=False)
     clause: Mapped[str] = mapped_column(Text)
     group_key: Mapped[str | None] = mapped_column(String(100))

@@ -6,8 +6,9 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from tenants.api import collection_methods, item_methods, resource_paths
+from tenants.api import KEY_ROTATION_PATH, collection_methods, item_methods, resource_paths
 from tenants.resources import NESTED, TENANTS, Resource
+from tenants.schemas import KeyRotation
 
 _SCHEMA_REF = "#/components/schemas/{model}"
 _ERRORS = {
@@ -30,6 +31,17 @@ def onboarding_paths() -> tuple[dict[str, Any], dict[str, Any]]:
         paths[item] = {
             m.lower(): _operation(resource, m, item=True, schemas=schemas) for m in item_methods(resource)
         }
+    paths[KEY_ROTATION_PATH] = {
+        "post": {
+            "summary": "Rotate the tenant's signing key",
+            "description": "The active key turns retiring and verifies until its tokens expire.",
+            "tags": ["onboarding"],
+            "security": [{"adminToken": []}],
+            "parameters": [_path_param("tenant", "The tenant's slug (its id works too).")],
+            "requestBody": {**_body(KeyRotation, schemas), "required": False},
+            "responses": {"201": {"description": "The new key.", "content": _json_object()}, **_ERRORS},
+        }
+    }
     return paths, schemas
 
 

@@ -25,8 +25,8 @@ from gateway.events.bus import Event, EventBus
 from tenants import models
 from tenants.crypto import SecretBox
 from tenants.errors import Conflict, Invalid, NotFound, PreconditionFailed
-from tenants.resources import TENANTS, Resource, WriteContext
-from tenants.store import as_utc, tenant_ref_clause
+from tenants.resources import KEYS, TENANTS, Resource, WriteContext, new_signing_key
+from tenants.store import as_utc, effective_key_status, tenant_ref_clause
 
 logger = logging.getLogger("tenants.registry")
 
@@ -44,20 +44,23 @@ class Outcome:
 
 @dataclass(frozen=True, slots=True)
 class IdempotencyKey:
-    scope: str  # method and path: a key is only ever replayed for the same endpoint
     key: str
     request_hash: str
 
 
 def etag_of(row: Any) -> str:
-    return f'"{row.row_version}"' if hasattr(row, "row_version") else '"1"'
+    """Opaque and unique to this row and version: a deleted and re-created entity never repeats one."""
+    identity = row.kid if isinstance(row, models.SigningKey) else row.id
+    version = getattr(row, "row_version", 1)
+    digest = hashlib.sha256(f"{identity}|{as_utc(row.created_at).isoformat()}|{version}".encode()).hexdigest()
+    return f'"{digest[:20]}"'
 
 
 def if_match_allows(if_match: str | None, etag: str) -> bool:
+    """RFC 9110 strong comparison: a weak tag (W/) never matches."""
     if if_match is None or if_match.strip() == "*":
         return True
-    candidates = (tag.strip().removeprefix("W/") for tag in if_match.split(","))
-    return etag in candidates
+    return etag in (tag.strip() for tag in if_match.split(","))
 
 
 def request_hash(body: Any) -> str:
@@ -68,11 +71,19 @@ def _encode_cursor(value: Any) -> str:
     return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
 
 
-def _decode_cursor(cursor: str) -> Any:
+def _decode_cursor(cursor: str, expected: type) -> Any:
     try:
-        return json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except ValueError:
-        raise Invalid("cursor is not one this API returned", field="cursor") from None
+        value = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (ValueError, RecursionError):
+        value = None
+    valid = isinstance(value, expected) and not isinstance(value, bool)
+    if (
+        not valid
+        or (isinstance(value, int) and not 0 <= value <= 2**63 - 1)
+        or (isinstance(value, str) and len(value) > 64)
+    ):
+        raise Invalid("cursor is not one this API returned", field="cursor")
+    return value
 
 
 class Registry:
@@ -95,7 +106,7 @@ class Registry:
                 tenant = await self._tenant(session, tenant_ref)
                 query = query.where(resource.model.tenant_id == tenant.id)
             if cursor is not None:
-                query = query.where(order > _decode_cursor(cursor))
+                query = query.where(order > _decode_cursor(cursor, order.type.python_type))
             rows = list(await session.scalars(query))
             page = rows[:limit]
             items = [await resource.render(session, row) for row in page]
@@ -118,7 +129,11 @@ class Registry:
         location_prefix: str,
         idempotency: IdempotencyKey | None = None,
     ) -> Outcome:
-        if idempotency is not None and (replay := await self._replay(idempotency)) is not None:
+        # A key is replayed only for the same collection of the same tenant, however the tenant was named.
+        scope = (
+            f"{resource.collection}:{await self._tenant_id(tenant_ref) if tenant_ref is not None else '-'}"
+        )
+        if idempotency is not None and (replay := await self._replay(scope, idempotency)) is not None:
             return replay
         try:
             async with self._sessions.begin() as session:
@@ -136,10 +151,10 @@ class Registry:
                     f"{location_prefix}/{ref}",
                 )
                 if idempotency is not None:
-                    await self._remember(session, idempotency, outcome)
+                    await self._remember(session, scope, idempotency, outcome)
         except (IntegrityError, Conflict) as exc:
             # A concurrent request with the same key may have won the race: its answer is ours too.
-            if idempotency is not None and (replay := await self._replay(idempotency)) is not None:
+            if idempotency is not None and (replay := await self._replay(scope, idempotency)) is not None:
                 return replay
             if isinstance(exc, Conflict):
                 raise
@@ -151,6 +166,8 @@ class Registry:
         self, resource: Resource, tenant_ref: str | None, ref: str, body: BaseModel, *, if_match: str | None
     ) -> Outcome:
         changes = body.model_dump(exclude_unset=True)
+        if not changes:
+            return await self.get(resource, tenant_ref, ref)
         for name, value in changes.items():
             if value is None and name not in resource.nullable:
                 raise Invalid(f"{name} cannot be null", field=name)
@@ -194,6 +211,32 @@ class Registry:
             raise Conflict(f"the {resource.kind} is still in use") from None
         await self._publish(resource.kind, "deleted", tenant_id, ref, version)
         return Outcome(204, None)
+
+    async def rotate_key(self, tenant_ref: str, *, algorithm: str | None = None) -> Outcome:
+        """Make a new key active; the active one turns `retiring` and keeps verifying until every
+        token it signed has expired. `algorithm` also switches the tenant's signing algorithm."""
+        async with self._sessions.begin() as session:
+            tenant = await self._tenant(session, tenant_ref, lock=True)
+            if algorithm is not None:
+                tenant.signing_algorithm = algorithm
+            now = models.utcnow()
+            keys = await session.scalars(
+                select(models.SigningKey).where(
+                    models.SigningKey.tenant_id == tenant.id, models.SigningKey.status != "retired"
+                )
+            )
+            for key in keys:
+                if key.status == "active":
+                    key.status, key.rotated_at = "retiring", now
+                elif effective_key_status(key, tenant.max_token_ttl_seconds, now) == "retired":
+                    key.status = "retired"
+            new_key = new_signing_key(tenant, self._box)
+            session.add(new_key)
+            await session.flush()
+            version = await self._bump_version(session, tenant.id)
+            body = await KEYS.render(session, new_key)
+        await self._publish("key", "rotated", tenant.id, new_key.kid, version)
+        return Outcome(201, body, location=f"/api/v1/tenants/{tenant.slug}/keys/{new_key.kid}")
 
     # helpers
 
@@ -263,9 +306,13 @@ class Registry:
             # The write is committed; replicas catch up by comparing registry versions on resync.
             logger.exception("could not publish %s for tenant %s", event.type, tenant_id)
 
-    async def _replay(self, idempotency: IdempotencyKey) -> Outcome | None:
+    async def _tenant_id(self, ref: str) -> str:
         async with self._sessions() as session:
-            record = await session.get(models.IdempotencyRecord, (idempotency.scope, idempotency.key))
+            return (await self._tenant(session, ref)).id
+
+    async def _replay(self, scope: str, idempotency: IdempotencyKey) -> Outcome | None:
+        async with self._sessions() as session:
+            record = await session.get(models.IdempotencyRecord, (scope, idempotency.key))
         if record is None or models.utcnow() - as_utc(record.created_at) > IDEMPOTENCY_WINDOW:
             return None
         if record.request_hash != idempotency.request_hash:
@@ -277,7 +324,9 @@ class Registry:
         stored = json.loads(self._box.decrypt(record.response_encrypted))
         return Outcome(record.status_code, stored["body"], stored["etag"], stored["location"])
 
-    async def _remember(self, session: AsyncSession, idempotency: IdempotencyKey, outcome: Outcome) -> None:
+    async def _remember(
+        self, session: AsyncSession, scope: str, idempotency: IdempotencyKey, outcome: Outcome
+    ) -> None:
         await session.execute(
             delete(models.IdempotencyRecord).where(
                 models.IdempotencyRecord.created_at < models.utcnow() - IDEMPOTENCY_WINDOW
@@ -286,7 +335,7 @@ class Registry:
         stored = {"body": outcome.body, "etag": outcome.etag, "location": outcome.location}
         session.add(
             models.IdempotencyRecord(
-                scope=idempotency.scope,
+                scope=scope,
                 key=idempotency.key,
                 request_hash=idempotency.request_hash,
                 status_code=outcome.status,

@@ -8,25 +8,35 @@ dataset's columns, nothing in use is deleted).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-import sqlglot
 from sqlalchemy import ColumnElement, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlglot import exp
-from sqlglot.errors import SqlglotError
 
-from gateway.rls.clause import parse_clause
-from gateway.rls.errors import ClauseError
 from gateway.tokens.keys import Algorithm, generate_key
 from tenants import models, schemas
 from tenants.credentials import hash_client_secret, new_client_id, new_client_secret
 from tenants.crypto import SecretBox
 from tenants.errors import Conflict, Invalid, NotFound
-from tenants.store import as_utc, dashboard_chart_ids, int_or_uuid_clause, tenant_ref_clause
-from tenants.warehouse_urls import InvalidWarehouseUrl, parse_warehouse_url
+from tenants.sql_checks import (
+    DatasetShape,
+    check_clause,
+    check_query_spec,
+    check_table_reference,
+    column_names,
+    single_query,
+)
+from tenants.store import (
+    as_utc,
+    dashboard_chart_ids,
+    effective_key_status,
+    int_or_uuid_clause,
+    int_ref,
+    tenant_ref_clause,
+)
+from tenants.warehouse_urls import InvalidWarehouseUrl, WarehouseUrl, parse_warehouse_url
 
 
 @dataclass(slots=True)
@@ -54,9 +64,10 @@ class Resource:
     nullable: ClassVar[frozenset[str]] = frozenset()
 
     def where(self, ref: str) -> ColumnElement[bool]:
-        if not ref.isdigit():
+        number = int_ref(ref)
+        if number is None:
             raise NotFound(self.kind, ref)
-        return self.model.id == int(ref)  # type: ignore[no-any-return]
+        return self.model.id == number  # type: ignore[no-any-return]
 
     def order_column(self) -> Any:
         return self.model.id
@@ -221,14 +232,20 @@ class WarehouseResource(Resource):
         return row, {}
 
     async def update(self, ctx: WriteContext, row: models.Warehouse, changes: dict[str, Any]) -> None:
+        """A new URL without a password keeps the stored credentials; one with a password replaces them."""
         old_dialect = row.dialect
-        url = changes.get("url")
-        password_env = changes.get("password_env", row.password_env)
-        if url is not None:
-            self._set_connection(row, url, password_env, ctx.box)
-        else:
-            row.password_env = password_env
-            if password_env is not None:
+        if "url" in changes:
+            parsed = self._parse(changes["url"])
+            row.url, row.dialect = parsed.url, parsed.dialect
+            if parsed.password is not None:
+                if changes.get("password_env") is not None:
+                    raise Invalid(
+                        "give the password in the URL or name password_env, not both", field="password_env"
+                    )
+                row.password_encrypted, row.password_env = ctx.box.encrypt(parsed.password.encode()), None
+        if "password_env" in changes:
+            row.password_env = changes["password_env"]
+            if row.password_env is not None:
                 row.password_encrypted = None
         if row.dialect != old_dialect and await _exists(
             ctx.session, models.Dataset.warehouse_id == row.id, model=models.Dataset
@@ -239,13 +256,16 @@ class WarehouseResource(Resource):
             )
 
     @staticmethod
-    def _set_connection(
-        row: models.Warehouse, raw_url: str, password_env: str | None, box: SecretBox
-    ) -> None:
+    def _parse(raw_url: str) -> WarehouseUrl:
         try:
-            parsed = parse_warehouse_url(raw_url)
+            return parse_warehouse_url(raw_url)
         except InvalidWarehouseUrl as exc:
             raise Invalid(str(exc), field="url") from None
+
+    def _set_connection(
+        self, row: models.Warehouse, raw_url: str, password_env: str | None, box: SecretBox
+    ) -> None:
+        parsed = self._parse(raw_url)
         if parsed.password is not None and password_env is not None:
             raise Invalid("give the password in the URL or name password_env, not both", field="password_env")
         row.url = parsed.url
@@ -276,75 +296,13 @@ class WarehouseResource(Resource):
         }
 
 
-@dataclass(frozen=True, slots=True)
-class _DatasetShape:
-    name: str
-    dialect: str
-    columns: frozenset[str]
-
-
-async def _dataset_shapes(session: AsyncSession, tenant_id: str) -> list[_DatasetShape]:
+async def _dataset_shapes(session: AsyncSession, tenant_id: str) -> list[DatasetShape]:
     rows = await session.execute(
         select(models.Dataset.name, models.Warehouse.dialect, models.Dataset.columns)
         .join(models.Warehouse, models.Dataset.warehouse_id == models.Warehouse.id)
         .where(models.Dataset.tenant_id == tenant_id)
     )
-    return [_DatasetShape(name, dialect, _column_names(columns)) for name, dialect, columns in rows]
-
-
-def _column_names(columns: Iterable[dict[str, Any]]) -> frozenset[str]:
-    return frozenset(c["name"] for c in columns)
-
-
-def check_clause(clause: str, shapes: Sequence[_DatasetShape], *, fallback_dialect: str, field: str) -> None:
-    """The clause must be valid for every dataset it will filter (all of them, for `*` filters)."""
-    try:
-        if not shapes:
-            parse_clause(clause, dialect=fallback_dialect, columns=None)
-        for shape in shapes:
-            parse_clause(clause, dialect=shape.dialect, columns=shape.columns)
-    except ClauseError as exc:
-        where = f" for dataset {shapes[0].name!r}" if len(shapes) == 1 else ""
-        raise Invalid(f"{exc.message}{where}", code=exc.code, field=field) from None
-    except NotImplementedError as exc:  # a dialect sqlglot cannot handle for this construct
-        raise Invalid(f"clause cannot be checked: {exc}", code="clause_syntax", field=field) from None
-
-
-def _single_query(sql: str, dialect: str, *, field: str) -> None:
-    try:
-        statements = [s for s in sqlglot.parse(sql, read=dialect) if s is not None]
-    except SqlglotError as exc:
-        raise Invalid(f"SQL does not parse as {dialect}: {str(exc).splitlines()[0]}", field=field) from None
-    if len(statements) != 1 or not isinstance(statements[0], exp.Query):
-        raise Invalid("give exactly one SELECT statement", code="statement_not_select", field=field)
-
-
-def _table_reference(table: str, dialect: str) -> None:
-    try:
-        parsed = sqlglot.parse_one(table, read=dialect, into=exp.Table)
-    except SqlglotError:
-        parsed = None
-    if not isinstance(parsed, exp.Table) or not isinstance(parsed.this, exp.Identifier) or parsed.alias:
-        raise Invalid(f"{table!r} is not a table reference such as schema.table", field="table")
-
-
-def _check_query_spec(spec: dict[str, Any], columns: frozenset[str], *, field: str) -> None:
-    """Every column a chart's query spec names must be one of its dataset's columns."""
-
-    def require(column: str | None, where: str) -> None:
-        if column is not None and column not in columns:
-            raise Invalid(f"{column!r} is not a column of the dataset", code="unknown_column", field=where)
-
-    for i, metric in enumerate(spec.get("metrics", [])):
-        require(metric.get("column"), f"{field}.metrics[{i}].column")
-    for i, column in enumerate(spec.get("groupby", [])):
-        require(column, f"{field}.groupby[{i}]")
-    for i, query_filter in enumerate(spec.get("filters", [])):
-        require(query_filter["column"], f"{field}.filters[{i}].column")
-    labels = {metric["label"] for metric in spec.get("metrics", [])}
-    for i, order in enumerate(spec.get("order_by", [])):
-        if order["column"] not in labels:
-            require(order["column"], f"{field}.order_by[{i}].column")
+    return [DatasetShape(name, dialect, column_names(columns)) for name, dialect, columns in rows]
 
 
 class DatasetResource(Resource):
@@ -355,7 +313,8 @@ class DatasetResource(Resource):
     update_body = schemas.DatasetUpdate
 
     def where(self, ref: str) -> ColumnElement[bool]:
-        return models.Dataset.id == int(ref) if ref.isdigit() else models.Dataset.name == ref
+        number = int_ref(ref)
+        return models.Dataset.id == number if number is not None else models.Dataset.name == ref
 
     def ref(self, row: Any) -> str:
         return str(row.name)
@@ -400,10 +359,10 @@ class DatasetResource(Resource):
     async def _validate(self, ctx: WriteContext, row: models.Dataset, dialect: str) -> None:
         """The dataset's source parses, and every filter and chart over it still fits its columns."""
         if row.table_ref is not None:
-            _table_reference(row.table_ref, dialect)
+            row.table_ref = check_table_reference(row.table_ref, dialect)
         else:
-            _single_query(row.sql or "", dialect, field="sql")
-        shape = _DatasetShape(row.name, dialect, _column_names(row.columns))
+            single_query(row.sql or "", dialect, field="sql")
+        shape = DatasetShape(row.name, dialect, column_names(row.columns))
         filters = await ctx.session.scalars(
             select(models.RowFilter).where(
                 models.RowFilter.tenant_id == row.tenant_id,
@@ -423,7 +382,7 @@ class DatasetResource(Resource):
         for chart in charts:
             if chart.query is not None:
                 try:
-                    _check_query_spec(chart.query, shape.columns, field="query")
+                    check_query_spec(chart.query, shape.columns, field="query")
                 except Invalid as exc:
                     raise Invalid(
                         f"chart {chart.title!r} no longer fits: {exc.message}", field="columns"
@@ -435,6 +394,12 @@ class DatasetResource(Resource):
         )
         if used_by := list(titles):
             raise Conflict(f"charts {used_by} use dataset {row.name!r}; delete them first")
+        # Deleting the filters with the dataset would leave a re-created dataset unfiltered.
+        filters = await ctx.session.scalars(
+            select(models.RowFilter.name).where(models.RowFilter.dataset_id == row.id)
+        )
+        if guarded_by := list(filters):
+            raise Conflict(f"row filters {guarded_by} protect dataset {row.name!r}; delete them first")
 
     async def render(self, session: AsyncSession, row: models.Dataset) -> dict[str, Any]:
         warehouse = await session.scalar(
@@ -507,9 +472,9 @@ class ChartResource(Resource):
     @staticmethod
     async def _validate(session: AsyncSession, row: models.Chart, dataset: models.Dataset) -> None:
         if row.query is not None:
-            _check_query_spec(row.query, _column_names(dataset.columns), field="query")
+            check_query_spec(row.query, column_names(dataset.columns), field="query")
         else:
-            _single_query(row.sql or "", await _dialect_of(session, dataset), field="sql")
+            single_query(row.sql or "", await _dialect_of(session, dataset), field="sql")
 
     async def before_delete(self, ctx: WriteContext, row: models.Chart) -> None:
         titles = await ctx.session.scalars(
@@ -692,10 +657,14 @@ class KeyResource(Resource):
         return str(row.kid)
 
     async def render(self, session: AsyncSession, row: models.SigningKey) -> dict[str, Any]:
+        max_ttl = await session.scalar(
+            select(models.Tenant.max_token_ttl_seconds).where(models.Tenant.id == row.tenant_id)
+        )
+        assert max_ttl is not None
         return {
             "kid": row.kid,
             "algorithm": row.algorithm,
-            "status": row.status,
+            "status": effective_key_status(row, max_ttl, models.utcnow()),
             "public_jwk": row.public_jwk,
             "created_at": as_utc(row.created_at).isoformat(),
             "rotated_at": as_utc(row.rotated_at).isoformat() if row.rotated_at else None,
@@ -703,6 +672,7 @@ class KeyResource(Resource):
 
 
 TENANTS = TenantResource()
+KEYS = KeyResource()
 NESTED: tuple[Resource, ...] = (
     AppResource(),
     WarehouseResource(),
@@ -711,5 +681,5 @@ NESTED: tuple[Resource, ...] = (
     DashboardResource(),
     FilterResource(),
     OriginResource(),
-    KeyResource(),
+    KEYS,
 )

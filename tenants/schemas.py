@@ -7,26 +7,22 @@ dataset's) live in `tenants.resources`.
 
 from __future__ import annotations
 
-import ipaddress
 import json
-import re
 from typing import Annotated, Any, Final, Literal, Self
-from urllib.parse import urlsplit
 
 from pydantic import (
     AfterValidator,
-    BaseModel,
-    ConfigDict,
     Field,
     StringConstraints,
     model_validator,
 )
 
+from gateway.filter_spec import FilterSpec, StrictModel
 from gateway.tokens.keys import Algorithm
+from gateway.web.origins import normalise_origin
+from tenants.models import TENANT_ID_LENGTH
 
 MAX_JSON_OBJECT_BYTES: Final = 16 * 1024
-_LOOPBACK_HOSTS: Final = frozenset({"localhost", "127.0.0.1", "[::1]", "::1"})
-_HOST_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 
 
 def _bounded_json(value: Any) -> Any:
@@ -35,51 +31,16 @@ def _bounded_json(value: Any) -> Any:
     return value
 
 
-def normalise_origin(value: str) -> str:
-    """`scheme://host[:port]` in lower case, default ports dropped; `https://*.example.com` allowed.
-
-    http is accepted only for loopback hosts, so that a production embed is never framed over
-    plain HTTP.
-    """
-    raw = value.strip()
-    try:
-        parts = urlsplit(raw)
-        port = parts.port
-    except ValueError:
-        raise ValueError("must be scheme://host[:port]") from None
-    scheme = parts.scheme.lower()
-    if scheme not in ("http", "https"):
-        raise ValueError("scheme must be https (or http for localhost)")
-    if parts.username or parts.password or parts.query or parts.fragment or parts.path not in ("", "/"):
-        raise ValueError("an origin is scheme://host[:port] with no path, query, fragment or credentials")
-    host = (parts.hostname or "").lower()
-    if not host:
-        raise ValueError("the origin names no host")
-    if scheme == "http" and host not in _LOOPBACK_HOSTS:
-        raise ValueError("plain http is allowed only for localhost; use https")
-    wildcard = host.startswith("*.")
-    labels = host[2:].split(".") if wildcard else host.split(".")
-    if "*" in host[2 if wildcard else 0 :]:
-        raise ValueError("a wildcard may only be the whole first label, as in https://*.example.com")
-    if wildcard and len(labels) < 2:
-        raise ValueError("a wildcard needs a registrable domain below it, as in https://*.example.com")
-    if not _is_ip(host) and not all(_HOST_LABEL.match(label) for label in labels):
-        raise ValueError("the host is not a valid domain name")
-    if port is not None and port == {"http": 80, "https": 443}[scheme]:
-        port = None
-    shown_host = f"[{host}]" if ":" in host else host
-    return f"{scheme}://{shown_host}" + (f":{port}" if port is not None else "")
+def _not_an_id(slug: str) -> str:
+    # URLs accept a tenant's slug or its id; a slug shaped like an id could shadow another tenant.
+    if len(slug) == TENANT_ID_LENGTH and all(c in "0123456789abcdef" for c in slug):
+        raise ValueError("a slug must not look like a tenant id (26 hexadecimal digits)")
+    return slug
 
 
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return False
-    return True
-
-
-Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")]
+Slug = Annotated[
+    str, StringConstraints(pattern=r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$"), AfterValidator(_not_an_id)
+]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")]
 Role = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
@@ -90,16 +51,12 @@ JsonObject = Annotated[dict[str, Any], AfterValidator(_bounded_json)]
 Dialect = Literal["duckdb", "postgres", "clickhouse", "trino", "mysql", "snowflake", "bigquery"]
 VizType = Literal["table", "bar", "line", "big_number", "pie"]
 Aggregate = Literal["COUNT", "COUNT_DISTINCT", "SUM", "AVG", "MIN", "MAX"]
-FilterOperator = Literal[
-    "==", "!=", ">", ">=", "<", "<=", "IN", "NOT IN", "LIKE", "IS NULL", "IS NOT NULL", "BETWEEN"
-]  # fmt: skip
 Clause = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
 SqlText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100_000)]
 ChartRef = int | Annotated[str, StringConstraints(max_length=64)]
 
 
-class Body(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+Body = StrictModel
 
 
 class TenantSettings(Body):
@@ -157,15 +114,21 @@ class AppUpdate(Body):
     status: Literal["active", "disabled"] | None = None
 
 
+WarehouseUrlText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2048)]
+# Only variables made for this purpose: a name like GATEWAY_SECRET_KEY must never be sendable to a host
+# of the caller's choosing as a "password".
+PasswordEnv = Annotated[str, StringConstraints(pattern=r"^WAREHOUSE_[A-Z0-9_]{1,118}$")]
+
+
 class WarehouseCreate(Body):
     name: Slug
-    url: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2048)]
-    password_env: Annotated[str, StringConstraints(pattern=r"^[A-Z_][A-Z0-9_]{0,127}$")] | None = None
+    url: WarehouseUrlText
+    password_env: PasswordEnv | None = None
 
 
 class WarehouseUpdate(Body):
-    url: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2048)] | None = None
-    password_env: Annotated[str, StringConstraints(pattern=r"^[A-Z_][A-Z0-9_]{0,127}$")] | None = None
+    url: WarehouseUrlText | None = None
+    password_env: PasswordEnv | None = None
 
 
 class ColumnSpec(Body):
@@ -232,30 +195,6 @@ class Metric(Body):
         return self
 
 
-Scalar = str | int | float | bool | None
-
-
-class QueryFilter(Body):
-    column: Annotated[str, StringConstraints(min_length=1, max_length=128)]
-    op: FilterOperator
-    value: Scalar | list[Scalar] = None
-
-    @model_validator(mode="after")
-    def _value_fits_operator(self) -> Self:
-        if self.op in ("IS NULL", "IS NOT NULL"):
-            if self.value is not None:
-                raise ValueError(f"{self.op} takes no value")
-        elif self.op in ("IN", "NOT IN"):
-            if not isinstance(self.value, list) or not 1 <= len(self.value) <= 1000:
-                raise ValueError(f"{self.op} needs a list of 1 to 1000 values")
-        elif self.op == "BETWEEN":
-            if not isinstance(self.value, list) or len(self.value) != 2:
-                raise ValueError("BETWEEN needs a list of two values")
-        elif self.value is None or isinstance(self.value, list):
-            raise ValueError(f"{self.op} needs one value")
-        return self
-
-
 class OrderBy(Body):
     column: Annotated[str, StringConstraints(min_length=1, max_length=128)]
     descending: bool = False
@@ -266,7 +205,7 @@ class QuerySpec(Body):
     groupby: list[Annotated[str, StringConstraints(min_length=1, max_length=128)]] = Field(
         default_factory=list, max_length=50
     )
-    filters: list[QueryFilter] = Field(default_factory=list, max_length=50)
+    filters: list[FilterSpec] = Field(default_factory=list, max_length=50)
     order_by: list[OrderBy] = Field(default_factory=list, max_length=20)
     row_limit: int | None = Field(default=None, ge=1, le=1_000_000)
 
@@ -341,6 +280,10 @@ class FilterUpdate(Body):
     group_key: Identifier | None = None
     roles: list[Role] | None = Field(default=None, max_length=100)
     description: Description | None = None
+
+
+class KeyRotation(Body):
+    algorithm: Algorithm | None = None
 
 
 class OriginCreate(Body):

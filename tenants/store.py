@@ -10,8 +10,8 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
 
 from sqlalchemy import ColumnElement, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -117,13 +117,37 @@ class RowFilter:
     roles: tuple[str, ...]
 
 
+# Beyond a retiring key's last possible token expiry, to absorb the verifiers' clock leeway.
+RETIREMENT_GRACE: Final = timedelta(seconds=60)
+
+
+def effective_key_status(row: models.SigningKey, max_token_ttl_seconds: int, now: datetime) -> str:
+    """A retiring key is retired once every token it can have signed has expired."""
+    if row.status == "retiring" and row.rotated_at is not None:
+        retire_at = as_utc(row.rotated_at) + timedelta(seconds=max_token_ttl_seconds) + RETIREMENT_GRACE
+        if now >= retire_at:
+            return "retired"
+    return row.status
+
+
 def tenant_ref_clause(ref: str) -> ColumnElement[bool]:
     """A tenant is named by its slug in URLs; its id works too."""
     return (models.Tenant.slug == ref) | (models.Tenant.id == ref)
 
 
+MAX_INT_ID: Final = 2**31 - 1
+
+
+def int_ref(ref: str) -> int | None:
+    """`ref` as a row id when it is one (ASCII digits within the id range), else None."""
+    if ref.isascii() and ref.isdigit() and int(ref) <= MAX_INT_ID:
+        return int(ref)
+    return None
+
+
 def int_or_uuid_clause(model: type[models.Chart] | type[models.Dashboard], ref: str) -> ColumnElement[bool]:
-    return model.id == int(ref) if ref.isdigit() else model.uuid == ref
+    number = int_ref(ref)
+    return model.id == number if number is not None else model.uuid == ref
 
 
 def as_utc(value: datetime) -> datetime:
@@ -183,21 +207,33 @@ class RegistryStore:
                 raise NotFound("app", client_id)
             return App(row.client_id, row.tenant_id, row.name, row.secret_hash, tuple(row.scopes), row.status)
 
-    async def signing_keys(self, tenant_id: str) -> list[SigningKey]:
+    async def signing_keys(self, tenant_id: str | None = None) -> list[SigningKey]:
+        """The keys of one tenant, or of every tenant, oldest first, with their effective status."""
+        query = (
+            select(models.SigningKey, models.Tenant.max_token_ttl_seconds)
+            .join(models.Tenant, models.Tenant.id == models.SigningKey.tenant_id)
+            .order_by(models.SigningKey.created_at, models.SigningKey.kid)
+        )
+        if tenant_id is not None:
+            query = query.where(models.SigningKey.tenant_id == tenant_id)
+        now = datetime.now(UTC)
         async with self._sessions() as session:
-            rows = await session.scalars(
-                select(models.SigningKey)
-                .where(models.SigningKey.tenant_id == tenant_id)
-                .order_by(models.SigningKey.created_at)
-            )
-            return [signing_key_from_row(row) for row in rows]
+            rows = await session.execute(query)
+            return [signing_key_from_row(row, effective_key_status(row, ttl, now)) for row, ttl in rows]
 
     async def signing_key(self, kid: str) -> SigningKey:
         async with self._sessions() as session:
-            row = await session.get(models.SigningKey, kid)
-            if row is None:
+            found = (
+                await session.execute(
+                    select(models.SigningKey, models.Tenant.max_token_ttl_seconds)
+                    .join(models.Tenant, models.Tenant.id == models.SigningKey.tenant_id)
+                    .where(models.SigningKey.kid == kid)
+                )
+            ).first()
+            if found is None:
                 raise NotFound("signing key", kid)
-            return signing_key_from_row(row)
+            row, ttl = found
+            return signing_key_from_row(row, effective_key_status(row, ttl, datetime.now(UTC)))
 
     async def private_key(self, kid: str) -> bytes:
         """The decrypted private key (PEM) or HS256 secret of `kid`."""
@@ -300,12 +336,12 @@ def tenant_from_row(row: models.Tenant, registry_version: int, origins: Sequence
     )
 
 
-def signing_key_from_row(row: models.SigningKey) -> SigningKey:
+def signing_key_from_row(row: models.SigningKey, status: str) -> SigningKey:
     return SigningKey(
         kid=row.kid,
         tenant_id=row.tenant_id,
         algorithm=row.algorithm,
-        status=row.status,
+        status=status,
         public_jwk=row.public_jwk,
         created_at=as_utc(row.created_at),
         rotated_at=as_utc(row.rotated_at) if row.rotated_at else None,

@@ -6,9 +6,10 @@ encrypted or as the name of an environment variable.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from typing import Final
-from urllib.parse import SplitResult, quote, unquote, urlsplit, urlunsplit
+from urllib.parse import SplitResult, parse_qsl, quote, unquote, urlsplit, urlunsplit
 
 DIALECT_BY_SCHEME: Final[dict[str, str]] = {
     "duckdb": "duckdb",
@@ -23,6 +24,8 @@ DIALECT_BY_SCHEME: Final[dict[str, str]] = {
     "bigquery": "bigquery",
 }
 DIALECTS: Final[frozenset[str]] = frozenset(DIALECT_BY_SCHEME.values())
+# Query parameters that carry credentials would be stored and shown in clear: refused outright.
+_CREDENTIAL_PARAMETER: Final = re.compile(r"pass|pwd|secret|token|key|credential|auth", re.IGNORECASE)
 
 
 class InvalidWarehouseUrl(ValueError):
@@ -33,20 +36,24 @@ class InvalidWarehouseUrl(ValueError):
 class WarehouseUrl:
     url: str  # without password
     dialect: str
-    password: str | None
+    password: str | None = field(repr=False)
 
 
 def parse_warehouse_url(raw: str) -> WarehouseUrl:
     """Split a connection URL into its password-free form, its dialect and its password.
 
+    Error messages never repeat the URL: it may hold a password.
+
     >>> parse_warehouse_url("postgresql://app:s3cret@db:5432/shop")
-    WarehouseUrl(url='postgresql://app@db:5432/shop', dialect='postgres', password='s3cret')
+    WarehouseUrl(url='postgresql://app@db:5432/shop', dialect='postgres')
     """
     try:
         parts = urlsplit(raw)
         port = parts.port  # raises on a malformed port
-    except ValueError as exc:
-        raise InvalidWarehouseUrl(f"not a valid URL: {exc}") from None
+    except ValueError:
+        raise InvalidWarehouseUrl(
+            "not a valid URL (percent-encode special characters in the password)"
+        ) from None
     scheme = parts.scheme.lower()
     dialect = DIALECT_BY_SCHEME.get(scheme)
     if dialect is None:
@@ -56,6 +63,14 @@ def parse_warehouse_url(raw: str) -> WarehouseUrl:
         raise InvalidWarehouseUrl("the URL names no host")
     if parts.fragment:
         raise InvalidWarehouseUrl("the URL must not have a fragment")
+    if "@" in parts.path or "@" in parts.query:
+        raise InvalidWarehouseUrl(
+            "the URL is ambiguous: percent-encode '@', '/', '?' and ':' in the password"
+        )
+    if any(_CREDENTIAL_PARAMETER.search(name) for name, _ in parse_qsl(parts.query, keep_blank_values=True)):
+        raise InvalidWarehouseUrl(
+            "credentials in query parameters are not stored; put the password in the URL or use password_env"
+        )
     password = unquote(parts.password) if parts.password is not None else None
     return WarehouseUrl(raw if password is None else _without_password(parts, port), dialect, password)
 

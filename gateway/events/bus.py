@@ -60,6 +60,10 @@ class Event:
 
 
 class Subscription(Protocol):
+    async def ready(self) -> None:
+        """Return once every event published from now on is sure to be delivered."""
+        ...
+
     def __aiter__(self) -> AsyncIterator[tuple[Stream, Event]]: ...
 
     async def aclose(self) -> None: ...

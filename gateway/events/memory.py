@@ -17,6 +17,9 @@ class InProcessSubscription:
         # Unbounded on purpose: dropping an invalidation would leave a replica serving stale filters.
         self._queue: asyncio.Queue[tuple[Stream, Event] | object] = asyncio.Queue()
 
+    async def ready(self) -> None:
+        """Delivery starts at subscribe() in-process; nothing to wait for."""
+
     def deliver(self, stream: Stream, event: Event) -> None:
         self._queue.put_nowait((stream, event))
 

@@ -17,7 +17,18 @@ GUEST_TOKEN_TYPE: Final = "guest"  # noqa: S105 - the `type` claim's value, not 
 ResourceType = Literal["dashboard", "chart", "dataset"]
 RESOURCE_TYPES: Final[frozenset[str]] = frozenset({"dashboard", "chart", "dataset"})
 REQUIRED_CLAIMS: Final[tuple[str, ...]] = (
-    "iss", "aud", "sub", "tid", "iat", "nbf", "exp", "jti", "type", "user", "resources", "rls_rules",
+    "iss",
+    "aud",
+    "sub",
+    "tid",
+    "iat",
+    "nbf",
+    "exp",
+    "jti",
+    "type",
+    "user",
+    "resources",
+    "rls_rules",
 )
 
 _EMPTY: Final[Mapping[str, Any]] = MappingProxyType({})
@@ -36,6 +47,8 @@ class GuestUser:
     first_name: str = ""
     last_name: str = ""
     attributes: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
+    # Roles select the tenant's Regular filters (and exempt from Base filters) for this user.
+    roles: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +86,7 @@ class GuestClaims:
                 "first_name": self.user.first_name,
                 "last_name": self.user.last_name,
                 "attributes": dict(self.user.attributes),
+                "roles": list(self.user.roles),
             },
             "resources": [{"type": resource.type, "id": resource.id} for resource in self.resources],
             "rls_rules": [dict(rule) for rule in self.rls_rules],
@@ -168,7 +182,15 @@ def _user(value: object) -> GuestUser:
         first_name=_optional_text(user, "first_name"),
         last_name=_optional_text(user, "last_name"),
         attributes=_object(user.get("attributes", {}), "user"),
+        roles=_roles(user.get("roles", [])),
     )
+
+
+def _roles(value: object) -> tuple[str, ...]:
+    roles = _array(value, "user")
+    if not all(isinstance(role, str) for role in roles):
+        raise _wrong_type("user")
+    return tuple(roles)
 
 
 def _resource(value: object) -> Resource:

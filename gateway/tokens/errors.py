@@ -24,6 +24,11 @@ class TokenError(Exception):
         super().__init__(self.message)
 
 
+class MissingToken(TokenError):
+    default_code = "missing_token"
+    default_message = "the request carries no guest token"
+
+
 class MalformedToken(TokenError):
     default_code = "token_malformed"
     default_message = "the token is not a well-formed signed JWT"

@@ -64,12 +64,18 @@ class RevocationRecord:
         if not isinstance(data, dict) or set(data) != {"kind", "tenant_id", "subject", "at", "expires_at"}:
             raise ValueError("not a revocation record")
         kind, tenant_id, subject, at, expires_at = (
-            data["kind"], data["tenant_id"], data["subject"], data["at"], data["expires_at"]
+            data["kind"],
+            data["tenant_id"],
+            data["subject"],
+            data["at"],
+            data["expires_at"],
         )
         if (
             kind not in _KINDS
-            or not isinstance(tenant_id, str) or not tenant_id
-            or not isinstance(subject, str) or (kind == "issued_before") != (subject == "")
+            or not isinstance(tenant_id, str)
+            or not tenant_id
+            or not isinstance(subject, str)
+            or (kind == "issued_before") != (subject == "")
             or not all(is_numeric_date(value) for value in (at, expires_at))
         ):
             raise ValueError("not a revocation record")

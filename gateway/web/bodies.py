@@ -31,10 +31,18 @@ async def read_json(request: Request, *, max_bytes: int) -> Any:
         if size > max_bytes:
             raise ApiError(f"the body exceeds {max_bytes} bytes", code="body_too_large", status=413)
         chunks.append(chunk)
+    raw = b"".join(chunks)
+    if b"\\u0000" in raw:
+        # Databases refuse NUL in text; refuse it here rather than fail deep inside a write.
+        raise ApiError("strings must not contain NUL characters", code="invalid_json")
     try:
-        return json.loads(b"".join(chunks))
-    except ValueError:
+        return json.loads(raw, parse_constant=_refuse_constant)
+    except (ValueError, RecursionError):
         raise ApiError("the body is not valid JSON", code="invalid_json") from None
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
 
 
 def validate(model: type[ModelT], data: Any) -> ModelT:
@@ -46,9 +54,17 @@ def validate(model: type[ModelT], data: Any) -> ModelT:
         raise _first_problem(exc) from None
 
 
+def _field_path(location: tuple[int | str, ...]) -> str | None:
+    """`("query", "metrics", 0, "column")` -> `query.metrics[0].column`."""
+    path = ""
+    for part in location:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path or None
+
+
 def _first_problem(exc: ValidationError) -> ApiError:
     problem = exc.errors(include_url=False, include_input=False)[0]
-    field = ".".join(str(part) for part in problem["loc"]) or None
+    field = _field_path(problem["loc"])
     kind = problem["type"]
     if kind == "extra_forbidden":
         return ApiError(f"unknown field {field!r}", code="unknown_field", status=422, field=field)

@@ -42,6 +42,11 @@ class ApiError(Exception):
             self.status = status
         self.field = field
 
+    @property
+    def headers(self) -> Mapping[str, str] | None:
+        """Headers the answer needs besides the body (e.g. Retry-After)."""
+        return None
+
 
 def error_response(
     status: int,
@@ -59,7 +64,7 @@ def error_response(
 
 async def handle_api_error(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
-    return error_response(exc.status, exc.code, exc.message, field=exc.field)
+    return error_response(exc.status, exc.code, exc.message, field=exc.field, headers=exc.headers)
 
 
 async def handle_http_exception(_request: Request, exc: Exception) -> Response:

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
 import pytest
+from starlette.routing import Route
 
+from gateway.app import create_app
+from gateway.config import Config
+from tenants.admin_auth import AdminAuthMiddleware
 from tests.conftest import ADMIN_TOKEN, GatewayProcess
 
 
@@ -50,3 +56,12 @@ def test_probes_and_api_description_need_no_admin_token(gateway: GatewayProcess)
         assert client.get("/healthz").status_code == 200
         assert client.get("/readyz").status_code == 200
         assert client.get("/openapi.json").status_code == 200
+
+
+def test_every_onboarding_route_sits_behind_the_admin_check(tmp_path: Path) -> None:
+    """Structural guard: a route added later without the middleware fails here, not in production."""
+    app = create_app(Config.from_env({"GATEWAY_DATABASE_URL": f"sqlite:///{tmp_path}/r.db"}))
+    onboarding = [r for r in app.routes if isinstance(r, Route) and r.path.startswith("/api/v1/tenants")]
+    assert len(onboarding) == 19
+    for route in onboarding:
+        assert isinstance(route.app, AdminAuthMiddleware), route.path

@@ -235,6 +235,7 @@ def test_idempotent_post_returns_the_first_answer(gateway: GatewayProcess) -> No
 
 
 def test_concurrent_posts_with_one_idempotency_key_create_one_entity(gateway: GatewayProcess) -> None:
+    """Apps have no natural unique key, so only the idempotency mechanism can keep this to one app."""
     with gateway.client() as client:
         created(client.post("/api/v1/tenants", json={"slug": "burst", "name": "Burst"}))
     answers: list[httpx.Response] = []
@@ -243,21 +244,21 @@ def test_concurrent_posts_with_one_idempotency_key_create_one_entity(gateway: Ga
         with gateway.client() as own:
             answers.append(
                 own.post(
-                    "/api/v1/tenants/burst/origins",
-                    json={"origin": "https://burst.example"},
+                    "/api/v1/tenants/burst/apps",
+                    json={"name": "backend"},
                     headers={"Idempotency-Key": "same"},
                 )
             )
 
-    threads = [threading.Thread(target=post) for _ in range(5)]
+    threads = [threading.Thread(target=post) for _ in range(8)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     assert {a.status_code for a in answers} == {201}
-    assert len({a.json()["id"] for a in answers}) == 1
+    assert len({a.text for a in answers}) == 1  # the same app, the same one-time secret
     with gateway.client() as client:
-        assert len(client.get("/api/v1/tenants/burst/origins").json()["items"]) == 1
+        assert len(client.get("/api/v1/tenants/burst/apps").json()["items"]) == 1
 
 
 def test_pagination_walks_every_item_once(gateway: GatewayProcess) -> None:

@@ -138,7 +138,7 @@ async def test_secrets_are_encrypted_at_rest(backend: Backend) -> None:
         "acme",
         schemas.AppCreate(name="retried"),
         location_prefix="/x",
-        idempotency=IdempotencyKey("POST /x", "key-1", "hash"),
+        idempotency=IdempotencyKey("key-1", "hash"),
     )
     assert replayable.body is not None
     rows: list[str] = []

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import httpx
 import psycopg
+import pytest
 
 from tests.conftest import POSTGRES_URL, REDIS_URL, GatewayProcess, PostgresDatabases, free_port, gateway_env
 
@@ -62,7 +63,13 @@ def test_readiness_follows_the_registry(tmp_path: Path, postgres_databases: Post
 
 
 def test_several_workers_share_one_migrated_registry(tmp_path: Path) -> None:
-    server = GatewayProcess(gateway_env(f"sqlite:///{tmp_path / 'r.db'}"), tmp_path).start("--workers", "2")
+    alone = GatewayProcess(gateway_env(f"sqlite:///{tmp_path / 'r.db'}"), tmp_path)
+    with pytest.raises(RuntimeError, match="--workers above 1 needs REDIS_URL"):
+        alone.start("--workers", "2")
+    env = gateway_env(
+        f"sqlite:///{tmp_path / 'r.db'}", REDIS_URL=REDIS_URL, GATEWAY_REDIS_PREFIX=f"w-{free_port()}:"
+    )
+    server = GatewayProcess(env, tmp_path).start("--workers", "2")
     try:
         with server.client() as client:
             slugs = [f"w{i}" for i in range(8)]

@@ -118,8 +118,13 @@ async def proxied_redis(redis_key_prefix: str) -> AsyncIterator[tuple[Redis, Red
     await proxy.start()
     target = proxy.target
     client = Redis(
-        host="127.0.0.1", port=proxy.port, db=target.get("db", 0), password=target.get("password"),
-        socket_timeout=1.0, socket_connect_timeout=1.0, retry=NO_RETRY,
+        host="127.0.0.1",
+        port=proxy.port,
+        db=target.get("db", 0),
+        password=target.get("password"),
+        socket_timeout=1.0,
+        socket_connect_timeout=1.0,
+        retry=NO_RETRY,
     )
     try:
         yield client, proxy

@@ -293,8 +293,8 @@ def test_arbitrary_input_is_refused_with_a_token_error_and_nothing_else(replica,
 def test_changing_any_single_character_of_a_genuine_token_is_refused(replica, acme, data):
     token = replica.mint(acme)
     position = data.draw(st.integers(0, len(token) - 1))
-    replacement = data.draw(st.sampled_from(string.ascii_letters + string.digits + "-_.").filter(
-        lambda c: c != token[position]
-    ))
+    replacement = data.draw(
+        st.sampled_from(string.ascii_letters + string.digits + "-_.").filter(lambda c: c != token[position])
+    )
     with pytest.raises(TokenError):
-        replica.verifier.verify(token[:position] + replacement + token[position + 1:])
+        replica.verifier.verify(token[:position] + replacement + token[position + 1 :])

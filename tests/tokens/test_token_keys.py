@@ -20,7 +20,10 @@ def test_verification_key_loads_a_published_jwk(new_key, algorithm):
     generated = new_key(algorithm)
     key = VerificationKey.from_jwk(generated.public_jwk, tenant_id="acme", status="retiring")
     assert (key.kid, key.tenant_id, key.algorithm, key.status) == (
-        generated.kid, "acme", algorithm, "retiring"
+        generated.kid,
+        "acme",
+        algorithm,
+        "retiring",
     )
     signing_key = SigningKey.from_generated(generated, tenant_id="acme")
     assert key.verify(b"payload", signing_key.sign(b"payload"))
@@ -45,8 +48,9 @@ def _jwk(algorithm_class, public_key, **members):
             id="ed448",
         ),
         pytest.param(
-            lambda g: _jwk(ECAlgorithm, ec.generate_private_key(ec.SECP384R1()).public_key(),
-                           alg="ES256", kid="k"),
+            lambda g: _jwk(
+                ECAlgorithm, ec.generate_private_key(ec.SECP384R1()).public_key(), alg="ES256", kid="k"
+            ),
             id="p384-for-es256",
         ),
         pytest.param(
@@ -125,7 +129,10 @@ def test_private_key_pem_round_trips(new_key):
     public = serialization.load_pem_private_key(generated.private, password=None).public_key()
     assert isinstance(public, ec.EllipticCurvePublicKey)
     assert signing_key.verification_key().public_jwk == {
-        **json.loads(ECAlgorithm.to_jwk(public)), "kid": generated.kid, "alg": "ES256", "use": "sig"
+        **json.loads(ECAlgorithm.to_jwk(public)),
+        "kid": generated.kid,
+        "alg": "ES256",
+        "use": "sig",
     }
 
 

@@ -44,8 +44,21 @@ def test_minted_token_verifies_with_every_claim(replica, claims_of, algorithm):
     assert claims.origins == ("https://app.acme.example",)
     header, payload = claims_of(token)
     assert header == {"alg": algorithm, "kid": key.kid, "typ": "JWT"}
-    assert set(payload) == {"iss", "aud", "sub", "tid", "iat", "nbf", "exp", "jti", "type", "user",
-                            "resources", "rls_rules", "origins"}
+    assert set(payload) == {
+        "iss",
+        "aud",
+        "sub",
+        "tid",
+        "iat",
+        "nbf",
+        "exp",
+        "jti",
+        "type",
+        "user",
+        "resources",
+        "rls_rules",
+        "origins",
+    }
 
 
 def test_origins_claim_is_absent_unless_given(replica, claims_of):
@@ -136,8 +149,13 @@ def test_rotation_keeps_old_tokens_valid_until_the_old_key_retires(replica, algo
 def test_mint_returns_exactly_the_claims_the_verifier_will_see(replica):
     key = replica.add_tenant("acme")
     minted = mint_guest_token(
-        key, issuer=replica.issuer, audience=replica.audience, subject="bob", user=GuestUser("bob"),
-        resources=[], rls_rules=[],
+        key,
+        issuer=replica.issuer,
+        audience=replica.audience,
+        subject="bob",
+        user=GuestUser("bob"),
+        resources=[],
+        rls_rules=[],
     )
     assert replica.verifier.verify(minted.token) == minted.claims
     assert minted.claims.tenant_id == "acme"  # the tenant is the signing key's, never the caller's choice

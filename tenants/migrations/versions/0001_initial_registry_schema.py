@@ -216,7 +216,7 @@ def upgrade() -> None:
         "row_filters",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("tenant_id", sa.String(length=32), nullable=False),
-        sa.Column("name", sa.String(length=100), nullable=False),
+        sa.Column("name", sa.String(length=200), nullable=False),
         sa.Column("filter_type", sa.String(length=16), nullable=False),
         sa.Column("dataset_id", sa.Integer(), nullable=True),
         sa.Column("all_datasets", sa.Boolean(), nullable=False),
@@ -230,10 +230,7 @@ def upgrade() -> None:
         sa.CheckConstraint("filter_type IN ('base', 'regular')", name=op.f("ck_row_filters_filter_type")),
         sa.CheckConstraint("(dataset_id IS NULL) = all_datasets", name=op.f("ck_row_filters_one_target")),
         sa.ForeignKeyConstraint(
-            ["dataset_id"],
-            ["datasets.id"],
-            name=op.f("fk_row_filters_dataset_id_datasets"),
-            ondelete="CASCADE",
+            ["dataset_id"], ["datasets.id"], name=op.f("fk_row_filters_dataset_id_datasets")
         ),
         sa.ForeignKeyConstraint(
             ["tenant_id"], ["tenants.id"], name=op.f("fk_row_filters_tenant_id_tenants"), ondelete="CASCADE"

@@ -1,0 +1,62 @@
+"""`GET /api/v1/dashboard/{id}`: a dashboard's description as the guest token may see it.
+
+A dashboard is visible when the token lists it (by id or uuid) and it belongs to the token's
+tenant; anything else is the same 403, so a token learns nothing about other tenants' dashboards.
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from gateway.guest_auth import guest_claims
+from gateway.tokens.claims import GuestClaims
+from gateway.tokens.verify import TokenVerifier
+from gateway.web.errors import ApiError
+from tenants.errors import NotFound
+from tenants.store import Dashboard, RegistryStore
+
+
+class ResourceForbidden(ApiError):
+    status = 403
+    code = "resource_forbidden"
+
+
+def token_lists_dashboard(claims: GuestClaims, dashboard: Dashboard) -> bool:
+    names = {str(dashboard.id), dashboard.uuid}
+    return any(r.type == "dashboard" and str(r.id) in names for r in claims.resources)
+
+
+class DashboardApi:
+    def __init__(self, store: RegistryStore, verifier: TokenVerifier) -> None:
+        self._store = store
+        self._verifier = verifier
+
+    def routes(self) -> list[Route]:
+        return [Route("/api/v1/dashboard/{ref}", self.describe, methods=["GET"])]
+
+    async def describe(self, request: Request) -> Response:
+        claims = await guest_claims(request, self._verifier)
+        ref = request.path_params["ref"]
+        try:
+            dashboard = await self._store.dashboard(claims.tenant_id, ref)
+        except NotFound:
+            dashboard = None
+        if dashboard is None or not token_lists_dashboard(claims, dashboard):
+            raise ResourceForbidden(f"this token does not grant dashboard {ref[:64]!r}")
+        charts = [
+            await self._store.chart(claims.tenant_id, str(chart_id)) for chart_id in dashboard.chart_ids
+        ]
+        return JSONResponse(
+            {
+                "id": dashboard.id,
+                "uuid": dashboard.uuid,
+                "title": dashboard.title,
+                "layout": dashboard.layout,
+                "charts": [
+                    {"id": c.id, "uuid": c.uuid, "title": c.title, "viz_type": c.viz_type} for c in charts
+                ],
+            },
+            headers={"Cache-Control": "no-store"},
+        )

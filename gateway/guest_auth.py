@@ -1,0 +1,35 @@
+"""Who is asking, for the data plane: the verified guest token of a request.
+
+The token travels as `Authorization: Bearer` or `X-GuestToken`. Any refusal is a `TokenError`
+answered 401 with its specific code (503 when revocation state cannot be trusted).
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from gateway.tokens.claims import GuestClaims
+from gateway.tokens.errors import MissingToken, TokenError
+from gateway.tokens.verify import TokenVerifier
+from gateway.web.errors import error_response
+
+
+def token_of(request: Request) -> str | None:
+    scheme, _, credential = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and credential.strip():
+        return credential.strip()
+    return request.headers.get("x-guesttoken") or None
+
+
+async def guest_claims(request: Request, verifier: TokenVerifier) -> GuestClaims:
+    token = token_of(request)
+    if token is None:
+        raise MissingToken("send the guest token as Authorization: Bearer or X-GuestToken")
+    return await verifier.verify_refreshing_keys(token)
+
+
+async def handle_token_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, TokenError)
+    headers = {"WWW-Authenticate": f'Bearer error="invalid_token", error_description="{exc.code}"'}
+    return error_response(exc.status, exc.code, exc.message, headers=headers if exc.status == 401 else None)
