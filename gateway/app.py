@@ -91,7 +91,9 @@ def create_app(config: Config | None = None) -> Starlette:
         else None
     )
     bus: EventBus = (
-        RedisStreamsBus(redis, prefix=config.redis_prefix) if redis is not None else InProcessBus()
+        RedisStreamsBus(redis, prefix=config.redis_prefix, read_timeout=config.redis_timeout_seconds)
+        if redis is not None
+        else InProcessBus()
     )
     registry = Registry(sessions, box, bus)
     record_ttl = MAX_TOKEN_LIFETIME + 2 * VERIFY_LEEWAY

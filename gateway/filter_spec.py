@@ -41,4 +41,6 @@ class FilterSpec(StrictModel):
                 raise ValueError("BETWEEN needs a list of two values")
         elif self.value is None or isinstance(self.value, list):
             raise ValueError(f"{self.op} needs one value")
+        elif self.op == "LIKE" and not isinstance(self.value, str):
+            raise ValueError("LIKE needs a string pattern")
         return self

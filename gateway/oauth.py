@@ -149,9 +149,7 @@ class TokenEndpoint:
                 time.time() + self._tokens.ttl_seconds,
             )
             await self._tokens.save(issued["access_token"], grant)
-        return JSONResponse(
-            answer, status_code=status, headers={**dict(headers), "Cache-Control": "no-store"}
-        )
+        return _answer(status, answer, headers)
 
     async def _find_client(self, client_id: str | None) -> OAuthClient | None:
         if not client_id or len(client_id) > 64:
@@ -162,6 +160,31 @@ class TokenEndpoint:
         except NotFound:
             return None
         return OAuthClient(app, tenant.active)
+
+
+_DESCRIPTIONS: Final = {
+    "unsupported_grant_type": "only grant_type=client_credentials is supported",
+    "invalid_request": "the request is missing a parameter or malformed",
+    "invalid_scope": "the scope is unknown or not granted to the app",
+    "unauthorized_client": "the app may not use this grant (is its tenant suspended?)",
+    "invalid_client": "client authentication failed",
+}
+
+
+def _answer(status: int, answer: dict[str, Any], headers: Any) -> Response:
+    """authlib's answer, made uniform: every error has a description, and a failed client
+    authentication is always 401 with a Basic challenge (RFC 6749 section 5.2 allows it)."""
+    merged = {**dict(headers), "Cache-Control": "no-store", "Pragma": "no-cache"}
+    error = answer.get("error")
+    if error is not None:
+        # invalid_client always reads the same: an unknown client and a wrong secret are indistinguishable.
+        own = None if error == "invalid_client" else answer.get("error_description")
+        description = own or _DESCRIPTIONS.get(error, error)
+        answer = {"error": error, "error_description": description}
+        if error == "invalid_client":
+            status = 401
+            merged["WWW-Authenticate"] = 'Basic realm="oauth"'
+    return JSONResponse(answer, status_code=status, headers=merged)
 
 
 async def _form(request: Request) -> dict[str, str] | Response:

@@ -75,7 +75,9 @@ async def _run(args: argparse.Namespace, config: Config) -> Any:
     try:
         await migrate(engine)
         bus: EventBus = (
-            RedisStreamsBus(redis, prefix=config.redis_prefix) if redis is not None else InProcessBus()
+            RedisStreamsBus(redis, prefix=config.redis_prefix, read_timeout=config.redis_timeout_seconds)
+            if redis is not None
+            else InProcessBus()
         )
         registry = Registry(session_factory(engine), SecretBox(config.effective_secret_key().reveal()), bus)
         if args.tenants_command == "create":

@@ -9,7 +9,7 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
@@ -20,6 +20,7 @@ def create_engine(url: str, *, timeout_seconds: float = 5.0) -> AsyncEngine:
     if url.startswith("sqlite"):
         engine = create_async_engine(url, connect_args={"timeout": timeout_seconds}, hide_parameters=True)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "begin", _sqlite_begin_immediate)
         return engine
     return create_async_engine(
         url,
@@ -43,6 +44,14 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.close()
+    # The driver would otherwise run SELECTs outside the transaction and BEGIN lazily at the first
+    # write, so a read-then-write (a key rotation) could act on what another writer just changed.
+    dbapi_connection.isolation_level = None
+
+
+def _sqlite_begin_immediate(connection: Connection) -> None:
+    # Take the write lock up front: SQLite has no SELECT ... FOR UPDATE, this is its equivalent.
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def alembic_config() -> AlembicConfig:
@@ -51,9 +60,19 @@ def alembic_config() -> AlembicConfig:
     return config
 
 
+# Any constant: every replica takes the same lock, so only one migrates at a time.
+_MIGRATION_LOCK_ID = 0x6757_5F6D
+
+
 async def migrate(engine: AsyncEngine) -> None:
-    """Bring the schema to the newest revision; a no-op when it is already there."""
+    """Bring the schema to the newest revision; a no-op when it is already there.
+
+    On PostgreSQL an advisory lock serialises replicas starting together, so a rollout of many
+    pods never races two migrations.
+    """
     async with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            await connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _MIGRATION_LOCK_ID})
         await connection.run_sync(_upgrade_to_head)
 
 

@@ -15,7 +15,6 @@ from gateway.events.bus import Event, Stream
 
 _FIELD: Final = "event"
 DEFAULT_MAXLEN: Final = 100_000
-_BLOCK_MS: Final = 1000
 
 
 def _text(value: bytes | str) -> str:
@@ -23,8 +22,9 @@ def _text(value: bytes | str) -> str:
 
 
 class RedisStreamsSubscription:
-    def __init__(self, redis: Redis, keys: dict[str, Stream]) -> None:
+    def __init__(self, redis: Redis, keys: dict[str, Stream], *, block_ms: int) -> None:
         self._redis = redis
+        self._block_ms = block_ms
         self._streams = keys  # Redis key -> stream name
         self._last_ids: dict[str, str] | None = None
         self._pending: list[tuple[Stream, Event]] = []
@@ -50,7 +50,7 @@ class RedisStreamsSubscription:
             await self.ready()
             assert self._last_ids is not None
             # redis-py types stream answers loosely: [[key, [[id, {field: value}], ...]], ...]
-            answer: Any = await self._redis.xread(self._last_ids, count=100, block=_BLOCK_MS)  # type: ignore[arg-type]
+            answer: Any = await self._redis.xread(self._last_ids, count=100, block=self._block_ms)  # type: ignore[arg-type]
             for key, entries in answer or ():
                 name = _text(key)
                 for entry_id, fields in entries:
@@ -63,10 +63,16 @@ class RedisStreamsSubscription:
 
 
 class RedisStreamsBus:
-    def __init__(self, redis: Redis, *, prefix: str, maxlen: int = DEFAULT_MAXLEN) -> None:
+    """`read_timeout` is the Redis client's socket timeout: a blocking read must return well within
+    it, or an idle stream would look like a dead server."""
+
+    def __init__(
+        self, redis: Redis, *, prefix: str, read_timeout: float, maxlen: int = DEFAULT_MAXLEN
+    ) -> None:
         self._redis = redis
         self._prefix = prefix
         self._maxlen = maxlen
+        self._block_ms = max(10, min(1000, int(read_timeout * 1000 / 2)))
 
     def key(self, stream: Stream) -> str:
         return f"{self._prefix}events:{stream}"
@@ -77,7 +83,9 @@ class RedisStreamsBus:
         )
 
     def subscribe(self, *streams: Stream) -> RedisStreamsSubscription:
-        return RedisStreamsSubscription(self._redis, {self.key(stream): stream for stream in streams})
+        return RedisStreamsSubscription(
+            self._redis, {self.key(stream): stream for stream in streams}, block_ms=self._block_ms
+        )
 
     async def aclose(self) -> None:
         """The Redis client belongs to the application; nothing of the bus's own to close."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -10,6 +12,7 @@ from sqlalchemy.engine import Connection
 from gateway.config import Config
 from tenants.db import create_engine, is_current, migrate
 from tenants.models import Base
+from tests.conftest import PostgresDatabases
 
 pytestmark = pytest.mark.anyio
 
@@ -30,3 +33,15 @@ async def test_migrations_match_the_models_and_rerun_as_a_no_op(database_url: st
             assert await connection.run_sync(_differences) == []
     finally:
         await engine.dispose()
+
+
+async def test_replicas_starting_together_migrate_once(postgres_databases: PostgresDatabases) -> None:
+    """Several engines (as several pods) migrate one fresh database at once: all succeed, schema at head."""
+    url = Config.from_env({"GATEWAY_DATABASE_URL": postgres_databases.create()}).database_url
+    engines = [create_engine(url) for _ in range(4)]
+    try:
+        await asyncio.gather(*(migrate(engine) for engine in engines))
+        assert all([await is_current(engine) for engine in engines])
+    finally:
+        for engine in engines:
+            await engine.dispose()
