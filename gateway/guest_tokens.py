@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Annotated, Any, Self
 
-from pydantic import Field, StringConstraints, model_validator
+from pydantic import Field, StrictFloat, StrictInt, StringConstraints, model_validator
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -33,7 +33,7 @@ NO_STORE = {"Cache-Control": "no-store"}
 class RevokeRequest(StrictModel):
     jti: Annotated[str, StringConstraints(min_length=1, max_length=128)] | None = None
     sub: Annotated[str, StringConstraints(min_length=1, max_length=255)] | None = None
-    issued_before: float | None = Field(default=None, gt=0)
+    issued_before: StrictInt | StrictFloat | None = Field(default=None, gt=0)
 
     @model_validator(mode="after")
     def _exactly_one(self) -> Self:

@@ -22,7 +22,7 @@ from gateway.web.bodies import validate
 from gateway.web.errors import ApiError
 from gateway.web.origins import normalise_origin, origin_allowed
 from tenants.errors import NotFound
-from tenants.store import Dataset, RegistryStore, Tenant
+from tenants.store import Chart, Dashboard, Dataset, RegistryStore, Tenant
 
 ALL_DATASETS: Final = "*"
 MAX_RULES: Final = 100
@@ -113,14 +113,15 @@ async def _resource(
         return Resource("dataset", _dataset(spec.id, datasets, field=field, code="unknown_resource").name)
     try:
         if spec.type == "dashboard":
-            await store.dashboard(tenant.id, str(spec.id))
+            found: Dashboard | Chart = await store.dashboard(tenant.id, str(spec.id))
         else:
-            await store.chart(tenant.id, str(spec.id))
+            found = await store.chart(tenant.id, str(spec.id))
     except NotFound:
         raise InvalidMintRequest(
             f"{spec.type} {spec.id!r} does not exist in this tenant", code="unknown_resource", field=field
         ) from None
-    return Resource(spec.type, spec.id)
+    # The token names the resource as the registry does ("01" becomes 1), so later matches are exact.
+    return Resource(spec.type, found.uuid if spec.id == found.uuid else found.id)
 
 
 def _dataset(ref: int | str, datasets: Sequence[Dataset], *, field: str, code: str) -> Dataset:
