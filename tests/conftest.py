@@ -150,3 +150,19 @@ def gateway(database_url: str, tmp_path: Path) -> Iterator[GatewayProcess]:
     process = GatewayProcess(gateway_env(database_url), tmp_path).start()
     yield process
     process.stop()
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def module_gateway(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    postgres_databases: PostgresDatabases,
+) -> Iterator[GatewayProcess]:
+    """One running gateway per test module and registry backend, for tests that use distinct tenants."""
+    directory = tmp_path_factory.mktemp("gateway")
+    url = (
+        f"sqlite:///{directory / 'registry.db'}" if request.param == "sqlite" else postgres_databases.create()
+    )
+    process = GatewayProcess(gateway_env(url), directory).start()
+    yield process
+    process.stop()

@@ -5,29 +5,18 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.conftest import ADMIN_TOKEN, GatewayProcess, PostgresDatabases, free_port, gateway_env
+from tests.conftest import ADMIN_TOKEN, GatewayProcess, free_port, gateway_env
 from tests.control_plane.test_onboarding import ORDERS_COLUMNS, created
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgres"])
-def server(
-    request: pytest.FixtureRequest,
-    tmp_path_factory: pytest.TempPathFactory,
-    postgres_databases: PostgresDatabases,
-) -> Iterator[GatewayProcess]:
-    directory: Path = tmp_path_factory.mktemp("hardening")
-    url = (
-        f"sqlite:///{directory / 'registry.db'}" if request.param == "sqlite" else postgres_databases.create()
-    )
-    process = GatewayProcess(gateway_env(url), directory).start()
-    yield process
-    process.stop()
+@pytest.fixture
+def server(module_gateway: GatewayProcess) -> GatewayProcess:
+    return module_gateway
 
 
 def fresh_tenant(client: httpx.Client, dialect: str = "duckdb") -> str:

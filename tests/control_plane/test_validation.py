@@ -3,26 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import GatewayProcess, PostgresDatabases, gateway_env
+from tests.conftest import GatewayProcess
 from tests.control_plane.test_onboarding import ORDERS_COLUMNS, created
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgres"])
-def server(
-    request: pytest.FixtureRequest,
-    tmp_path_factory: pytest.TempPathFactory,
-    postgres_databases: PostgresDatabases,
-) -> Iterator[GatewayProcess]:
-    directory: Path = tmp_path_factory.mktemp("validation")
-    url = (
-        f"sqlite:///{directory / 'registry.db'}" if request.param == "sqlite" else postgres_databases.create()
-    )
-    process = GatewayProcess(gateway_env(url), directory).start()
+@pytest.fixture(scope="module")
+def server(module_gateway: GatewayProcess) -> GatewayProcess:
+    process = module_gateway
     with process.client() as client:
         created(
             client.post("/api/v1/tenants", json={"slug": "v", "name": "Validation", "dialect": "postgres"})
@@ -41,8 +32,7 @@ def server(
                 },
             )
         )
-    yield process
-    process.stop()
+    return process
 
 
 def filter_body(clause: str, **extra: Any) -> dict[str, Any]:

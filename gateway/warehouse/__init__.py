@@ -1,0 +1,47 @@
+"""Warehouse connectors: one per engine behind a small protocol, chosen by the warehouse URL.
+
+async with Connectors() as connectors:
+    result = await connectors.get("duckdb:///data/demo.duckdb").execute(
+        "SELECT region, sum(amount) FROM main.orders GROUP BY 1", row_limit=1000, timeout=30
+    )
+"""
+
+from gateway.warehouse.clickhouse import ClickHouseConnector
+from gateway.warehouse.connector import (
+    BaseConnector,
+    Column,
+    Connector,
+    ConnectorOptions,
+    ConnectorState,
+    JSONValue,
+    Result,
+    json_safe,
+    table_sql,
+)
+from gateway.warehouse.duckdb_connector import DuckDBConnector
+from gateway.warehouse.errors import QueryFailed, WarehouseError, WarehouseTimeout, WarehouseUnavailable
+from gateway.warehouse.postgres import PostgresConnector
+from gateway.warehouse.registry import SCHEMES, Connectors, UnsupportedWarehouse, connect
+
+__all__ = [
+    "SCHEMES",
+    "BaseConnector",
+    "ClickHouseConnector",
+    "Column",
+    "Connector",
+    "ConnectorOptions",
+    "ConnectorState",
+    "Connectors",
+    "DuckDBConnector",
+    "JSONValue",
+    "PostgresConnector",
+    "QueryFailed",
+    "Result",
+    "UnsupportedWarehouse",
+    "WarehouseError",
+    "WarehouseTimeout",
+    "WarehouseUnavailable",
+    "connect",
+    "json_safe",
+    "table_sql",
+]

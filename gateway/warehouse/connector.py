@@ -1,0 +1,256 @@
+"""The small protocol every warehouse connector speaks, and what the connectors share.
+
+A connector is an async client in the httpx style: created unopened (no I/O), opened on first use or
+by `async with`, closed once by `aclose()`, never reopened. Every call carries a finite timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import datetime
+import enum
+import math
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from types import TracebackType
+from typing import ClassVar, Final, Protocol, Self, TypeAlias, runtime_checkable
+
+import sqlglot
+from sqlglot import exp
+
+from gateway.warehouse.errors import QueryFailed, WarehouseTimeout, WarehouseUnavailable
+from tenants.store import Column
+
+__all__ = [
+    "Column",
+    "Connector",
+    "ConnectorOptions",
+    "ConnectorState",
+    "JSONValue",
+    "Result",
+    "json_safe",
+    "table_sql",
+]
+
+JSONValue: TypeAlias = "str | int | float | bool | list[JSONValue] | dict[str, JSONValue] | None"
+
+MAX_TIMEOUT: Final = 3600.0
+MAX_ROW_LIMIT: Final = 10_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """Rows as JSON-ready lists, in the order of `columns`.
+
+    `truncated` says the query had more rows than the `row_limit` it was run with.
+    """
+
+    columns: list[Column]
+    rows: list[list[JSONValue]]
+    truncated: bool
+
+    @property
+    def rowcount(self) -> int:
+        return len(self.rows)
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectorOptions:
+    """Finite defaults for everything that waits. Per-query timeouts are given to `execute`."""
+
+    connect_timeout: float = 5.0  # opening a connection (TCP + handshake + authentication)
+    pool_min_size: int = 1  # PostgreSQL connections kept open
+    pool_max_size: int = 8  # PostgreSQL connections / DuckDB cursors / ClickHouse sockets at most
+    cancel_grace: float = 2.0  # how long past a timeout to wait for the warehouse to confirm the cancel
+    introspection_timeout: float = 10.0  # `columns_of`
+    application_name: str = "embed-gateway"
+
+    def __post_init__(self) -> None:
+        if not 0 < self.connect_timeout <= MAX_TIMEOUT or not 0 < self.introspection_timeout <= MAX_TIMEOUT:
+            raise ValueError("timeouts must be positive and finite")
+        if not 0 <= self.cancel_grace <= MAX_TIMEOUT:
+            raise ValueError("cancel_grace must be between 0 and an hour")
+        if not 0 <= self.pool_min_size <= self.pool_max_size or self.pool_max_size < 1:
+            raise ValueError("need 0 <= pool_min_size <= pool_max_size and pool_max_size >= 1")
+
+
+@runtime_checkable
+class Connector(Protocol):
+    """What the data plane calls. Implementations: DuckDB, PostgreSQL, ClickHouse."""
+
+    @property
+    def dialect(self) -> str:
+        """The sqlglot dialect the warehouse speaks: `duckdb`, `postgres`, `clickhouse`."""
+        ...
+
+    async def execute(self, sql: str, *, row_limit: int, timeout: float) -> Result:  # noqa: ASYNC109
+        """Run one read-only query; at most `row_limit` rows come back, `truncated` if there were more.
+
+        Raises `WarehouseTimeout` (cancelled at the warehouse after `timeout` seconds),
+        `WarehouseUnavailable`, `QueryFailed`.
+        """
+        ...
+
+    async def columns_of(self, table_ref: str, *, timeout: float | None = None) -> list[Column]:  # noqa: ASYNC109
+        """The columns and types of a table (`table`, `schema.table` or `catalog.schema.table`)."""
+        ...
+
+    async def ping(self, *, timeout: float | None = None) -> None:  # noqa: ASYNC109
+        """Raise `WarehouseUnavailable` unless the warehouse answers within the timeout."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release every connection, socket and thread; idempotent."""
+        ...
+
+
+class ConnectorState(enum.Enum):
+    UNOPENED = 1
+    OPENED = 2
+    CLOSED = 3
+
+
+class BaseConnector(ABC):
+    """Lifecycle shared by the connectors: lazy open under a lock, `async with`, closed for good."""
+
+    dialect: ClassVar[str]
+
+    def __init__(self, options: ConnectorOptions | None = None) -> None:
+        self.options = options or ConnectorOptions()
+        self._state = ConnectorState.UNOPENED
+        self._open_lock = asyncio.Lock()
+
+    @property
+    def state(self) -> ConnectorState:
+        return self._state
+
+    async def __aenter__(self) -> Self:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def open(self) -> None:
+        """Connect now rather than on first use. A failed open may be retried."""
+        if self._state is ConnectorState.OPENED:
+            return
+        if self._state is ConnectorState.CLOSED:
+            raise RuntimeError("the connector is closed; create a new one")
+        async with self._open_lock:
+            if self._state is ConnectorState.UNOPENED:
+                try:
+                    async with asyncio.timeout(self.options.connect_timeout + self.options.cancel_grace):
+                        await self._open()
+                except TimeoutError:
+                    raise WarehouseUnavailable("timed out connecting to the warehouse") from None
+                self._state = ConnectorState.OPENED
+            elif self._state is ConnectorState.CLOSED:
+                raise RuntimeError("the connector is closed; create a new one")
+
+    async def aclose(self) -> None:
+        if self._state is ConnectorState.CLOSED:
+            return
+        async with self._open_lock:
+            opened = self._state is ConnectorState.OPENED
+            self._state = ConnectorState.CLOSED
+            if opened:
+                await self._close()
+
+    async def execute(self, sql: str, *, row_limit: int, timeout: float) -> Result:  # noqa: ASYNC109
+        _check_limits(row_limit, timeout)
+        await self.open()
+        return await self._execute(sql, row_limit, timeout)
+
+    async def columns_of(self, table_ref: str, *, timeout: float | None = None) -> list[Column]:  # noqa: ASYNC109
+        query = f"SELECT * FROM {table_sql(table_ref, self.dialect)} LIMIT 0"  # noqa: S608 (parsed, quoted)
+        result = await self.execute(query, row_limit=1, timeout=timeout or self.options.introspection_timeout)
+        return result.columns
+
+    async def ping(self, *, timeout: float | None = None) -> None:  # noqa: ASYNC109
+        await self.open()
+        limit = timeout or self.options.connect_timeout
+        try:
+            async with asyncio.timeout(limit):
+                await self._ping(limit)
+        except TimeoutError:
+            raise WarehouseUnavailable("the warehouse did not answer in time") from None
+        except WarehouseTimeout:
+            raise WarehouseUnavailable("the warehouse did not answer in time") from None
+
+    @abstractmethod
+    async def _open(self) -> None: ...
+
+    @abstractmethod
+    async def _close(self) -> None: ...
+
+    @abstractmethod
+    async def _execute(self, sql: str, row_limit: int, seconds: float) -> Result: ...
+
+    async def _ping(self, seconds: float) -> None:
+        await self._execute("SELECT 1", 1, seconds)
+
+
+def _check_limits(row_limit: int, timeout: float) -> None:
+    if isinstance(row_limit, bool) or not isinstance(row_limit, int) or not 0 <= row_limit <= MAX_ROW_LIMIT:
+        raise ValueError(f"row_limit must be an integer between 0 and {MAX_ROW_LIMIT}")
+    if not isinstance(timeout, int | float) or not 0 < timeout <= MAX_TIMEOUT or math.isnan(timeout):
+        raise ValueError(f"timeout must be a number of seconds in (0, {MAX_TIMEOUT}]")
+
+
+def table_sql(table_ref: str, dialect: str) -> str:
+    """`table_ref` parsed as a table name in `dialect` and rendered back: a name, never an expression.
+
+    >>> table_sql("main.orders", "duckdb")
+    'main.orders'
+    >>> table_sql("orders; DROP TABLE x", "postgres")
+    '"orders; DROP TABLE x"'
+    """
+    try:
+        table = exp.to_table(table_ref, dialect=dialect)
+    except sqlglot.errors.SqlglotError:
+        raise QueryFailed("not a table reference") from None
+    parts = {key: value for key, value in table.args.items() if value}
+    if (
+        not isinstance(table, exp.Table)
+        or set(parts) - {"this", "db", "catalog"}
+        or not all(isinstance(part, exp.Identifier) for part in parts.values())
+    ):
+        raise QueryFailed("not a table reference")
+    return table.sql(dialect=dialect)
+
+
+def json_safe(value: object) -> JSONValue:
+    """A driver value as JSON: decimals as floats, temporal values as ISO 8601 strings, NaN as null.
+
+    >>> json_safe([Decimal("1.50"), datetime.date(2024, 1, 31), float("nan"), b"\\x00"])
+    [1.5, '2024-01-31', None, 'AA==']
+    """
+    if value is None or isinstance(value, str | bool | int):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Decimal):
+        return float(value) if value.is_finite() else None
+    if isinstance(value, datetime.date | datetime.time):  # datetime is a date
+        return value.isoformat()
+    if isinstance(value, datetime.timedelta):
+        return value.total_seconds()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, bytes | bytearray | memoryview):
+        return base64.b64encode(bytes(value)).decode("ascii")
+    if isinstance(value, Mapping):
+        return {str(key): json_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [json_safe(item) for item in value]
+    return str(value)

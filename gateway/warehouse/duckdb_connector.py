@@ -1,0 +1,219 @@
+"""DuckDB, off the event loop.
+
+One database handle per connector, opened read-only when it is a file (several replicas or processes
+share it) with file system access, extension downloads and configuration changes disabled. Each query
+runs on a worker thread with its own cursor (DuckDB connections are not thread-safe; a cursor is a
+connection of its own to the same database). DuckDB has no statement timeout, so a timer interrupts
+the cursor when the timeout passes, and the cursor only goes back to the pool once its thread is done.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Final
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+import duckdb
+
+from gateway.warehouse.connector import (
+    BaseConnector,
+    Column,
+    ConnectorOptions,
+    ConnectorState,
+    Result,
+    json_safe,
+)
+from gateway.warehouse.errors import QueryFailed, WarehouseTimeout, WarehouseUnavailable
+
+MEMORY: Final = ":memory:"
+# Safe to show: which kind of error, never DuckDB's message (it quotes the SQL and suggests table names).
+_KINDS: Final[dict[str, str]] = {
+    "ParserException": "syntax error",
+    "BinderException": "unknown column or invalid expression",
+    "CatalogException": "unknown table, schema or function",
+    "ConversionException": "value conversion error",
+    "OutOfRangeException": "value out of range",
+    "DivisionByZeroException": "division by zero",
+    "PermissionException": "operation not permitted",
+    "OutOfMemoryException": "the warehouse ran out of memory",
+    "InvalidInputException": "invalid input",
+    "NotImplementedException": "operation not supported",
+    "TransactionException": "operation not permitted on a read-only warehouse",
+}
+_LOCKED_DOWN: Final[dict[str, Any]] = {
+    "enable_external_access": False,  # no read_csv('/etc/passwd'), ATTACH, COPY TO
+    "autoinstall_known_extensions": False,
+    "autoload_known_extensions": False,
+    "lock_configuration": True,  # a query cannot SET any of this back
+}
+
+
+class DuckDBConnector(BaseConnector):
+    dialect = "duckdb"
+
+    def __init__(
+        self,
+        path: str | Path = MEMORY,
+        *,
+        read_only: bool | None = None,
+        options: ConnectorOptions | None = None,
+    ) -> None:
+        super().__init__(options)
+        self.path = str(path)
+        memory = self.path in (MEMORY, "")
+        self.path = MEMORY if memory else self.path
+        # A file is opened read-only unless asked otherwise; an in-memory database cannot be.
+        self.read_only = (not memory) if read_only is None else (read_only and not memory)
+        self._database: duckdb.DuckDBPyConnection | None = None
+        self._executor: ThreadPoolExecutor | None = None
+        self._idle: asyncio.Queue[duckdb.DuckDBPyConnection] = asyncio.Queue()
+        self._cursors = 0
+        self._running: set[_Call] = set()
+
+    @classmethod
+    def from_url(cls, url: str, *, options: ConnectorOptions | None = None) -> DuckDBConnector:
+        """`duckdb:///abs/path.duckdb`, `duckdb:///:memory:`; `?read_only=false` to open a file writable."""
+        parts = urlsplit(url)
+        if parts.scheme.lower() != "duckdb" or parts.netloc:
+            raise ValueError("a DuckDB URL looks like duckdb:///path/to/file.duckdb")
+        path = unquote(parts.path)
+        if path in ("", "/", "/" + MEMORY):
+            path = MEMORY
+        read_only: bool | None = None
+        for name, value in parse_qsl(parts.query):
+            if name != "read_only" or value.lower() not in ("true", "false", "1", "0"):
+                raise ValueError("the only DuckDB URL option is read_only=true|false")
+            read_only = value.lower() in ("true", "1")
+        return cls(path, read_only=read_only, options=options)
+
+    async def _open(self) -> None:
+        executor = ThreadPoolExecutor(self.options.pool_max_size, thread_name_prefix="duckdb")
+        try:
+            self._database = await asyncio.get_running_loop().run_in_executor(executor, self._connect)
+        except BaseException:
+            executor.shutdown(wait=False, cancel_futures=True)
+            raise
+        self._executor = executor
+
+    def _connect(self) -> duckdb.DuckDBPyConnection:
+        try:
+            return duckdb.connect(self.path, read_only=self.read_only, config=dict(_LOCKED_DOWN))
+        except duckdb.Error as error:
+            raise WarehouseUnavailable(
+                "cannot open the DuckDB database", code=type(error).__name__, detail=str(error)
+            ) from None
+
+    async def _close(self) -> None:
+        for call in list(self._running):
+            call.interrupt(timed_out=False)
+        executor, database = self._executor, self._database
+        self._executor = self._database = None
+        cursors = []
+        while not self._idle.empty():
+            cursors.append(self._idle.get_nowait())
+        if executor is None or database is None:
+            return
+
+        def shut_down() -> None:
+            # Interrupted queries finish their threads first; then the cursors and the database close.
+            executor.shutdown(wait=True, cancel_futures=True)
+            for cursor in cursors:
+                cursor.close()
+            database.close()
+
+        await asyncio.get_running_loop().run_in_executor(None, shut_down)
+
+    async def _acquire(self, seconds: float) -> duckdb.DuckDBPyConnection:
+        assert self._database is not None
+        try:
+            return self._idle.get_nowait()
+        except asyncio.QueueEmpty:
+            pass
+        if self._cursors < self.options.pool_max_size:
+            self._cursors += 1
+            return self._database.cursor()
+        try:
+            async with asyncio.timeout(seconds):
+                return await self._idle.get()
+        except TimeoutError:
+            raise WarehouseTimeout("timed out waiting for a free DuckDB connection") from None
+
+    def _release(self, cursor: duckdb.DuckDBPyConnection, call: _Call) -> None:
+        self._running.discard(call)
+        if self._state is ConnectorState.OPENED:
+            self._idle.put_nowait(cursor)
+        else:
+            cursor.close()
+
+    async def _execute(self, sql: str, row_limit: int, seconds: float) -> Result:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        cursor = await self._acquire(seconds)
+        call = _Call(cursor)
+        self._running.add(call)
+        assert self._executor is not None
+        future = loop.run_in_executor(self._executor, call.run, sql, row_limit)
+
+        def finished(done: asyncio.Future[Result]) -> None:
+            done.exception()  # retrieved here; the caller may have gone (cancelled)
+            self._release(cursor, call)
+
+        future.add_done_callback(finished)
+        timer = loop.call_at(deadline, call.interrupt, True)
+        try:
+            # Shielded: cancelling the caller must not hand the cursor back while its thread still runs.
+            return await asyncio.shield(future)
+        except asyncio.CancelledError:
+            call.interrupt(timed_out=False)
+            raise
+        except duckdb.InterruptException:
+            if call.timed_out:
+                raise WarehouseTimeout(f"the query ran longer than {seconds:g} s and was cancelled") from None
+            raise QueryFailed("the query was interrupted") from None
+        except duckdb.Error as error:
+            kind = _KINDS.get(type(error).__name__, "query failed")
+            raise QueryFailed(
+                f"the warehouse refused the query: {kind}", code=type(error).__name__, detail=str(error)
+            ) from None
+        finally:
+            timer.cancel()
+
+
+class _Call:
+    """One query on one cursor; `interrupt` only reaches the cursor while this query runs on it."""
+
+    def __init__(self, cursor: duckdb.DuckDBPyConnection) -> None:
+        self.cursor = cursor
+        self.timed_out = False
+        self._lock = threading.Lock()
+        self._running = False
+        self._stopped = False
+
+    def interrupt(self, timed_out: bool) -> None:
+        with self._lock:
+            if self._stopped:
+                return
+            self._stopped = True
+            self.timed_out = timed_out
+            if self._running:
+                self.cursor.interrupt()
+
+    def run(self, sql: str, row_limit: int) -> Result:
+        with self._lock:
+            if self._stopped:  # timed out or cancelled while queued
+                raise duckdb.InterruptException("interrupted before it started")
+            self._running = True
+        try:
+            self.cursor.execute(sql)
+            description = self.cursor.description or []
+            rows = self.cursor.fetchmany(row_limit + 1) if description else []
+        finally:
+            with self._lock:
+                self._running = False
+                self._stopped = True
+        columns = [Column(str(name), str(type_code)) for name, type_code, *_ in description]
+        truncated = len(rows) > row_limit
+        return Result(columns, [[json_safe(value) for value in row] for row in rows[:row_limit]], truncated)
