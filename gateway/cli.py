@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import secrets
 import sys
 from collections.abc import Sequence
 
+from gateway import serving
 from gateway.config import Config, ConfigError
 from gateway.rls import cli as rewrite_cli
 from tenants import cli as tenants_cli
@@ -45,9 +47,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def serve(host: str, port: int, workers: int) -> int:
-    import uvicorn
-
     config = Config.from_env()
+    shutdown = serving.ShutdownSettings.from_env()
     if workers > 1 and config.redis_url is None:
         raise ConfigError(
             "--workers above 1 needs REDIS_URL: revocations and registry changes reach other workers "
@@ -55,27 +56,21 @@ def serve(host: str, port: int, workers: int) -> int:
         )
     if config.admin_token is None:
         # Shared by every worker through the environment, shown once to the person who started it.
+        # Development only (production refuses to start without one); a console message, not a log line.
         os.environ["GATEWAY_ADMIN_TOKEN"] = token = secrets.token_urlsafe(32)
         print(f"GATEWAY_ADMIN_TOKEN was not set; this run's admin token is: {token}", file=sys.stderr)
+    # Configures logging (JSON lines on stderr), once for this process.
+    server_config = serving.uvicorn_config(host=host, port=port, workers=workers, shutdown=shutdown)
     # Migrate once here so that several workers do not race to do it.
     asyncio.run(_migrate(config))
-    print(
-        f"gateway ({config.environment}) on http://{host}:{port}  health: /healthz  ready: /readyz  "
-        f"API description: /openapi.json",
-        file=sys.stderr,
+    logging.getLogger("gateway").info(
+        "gateway (%s) on http://%s:%d  health: /healthz  ready: /readyz  metrics: /metrics  "
+        "API description: /openapi.json",
+        config.environment,
+        host,
+        port,
     )
-    uvicorn.run(
-        "gateway.app:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        loop="uvloop",
-        http="httptools",
-        proxy_headers=True,
-        server_header=False,
-        log_level="info",
-    )
+    serving.serve(server_config, shutdown)
     return 0
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
+from gateway import logs
+from gateway.metrics import metrics_of
 from gateway.tokens.claims import GuestClaims
 from gateway.tokens.errors import MissingToken, TokenError
 from gateway.tokens.verify import TokenVerifier
@@ -26,10 +28,14 @@ async def guest_claims(request: Request, verifier: TokenVerifier) -> GuestClaims
     token = token_of(request)
     if token is None:
         raise MissingToken("send the guest token as Authorization: Bearer or X-GuestToken")
-    return await verifier.verify_refreshing_keys(token)
+    claims = await verifier.verify_refreshing_keys(token)
+    metrics_of(request).tokens_verified.inc()
+    logs.bind_tenant(claims.tenant_id)
+    return claims
 
 
-async def handle_token_error(_request: Request, exc: Exception) -> Response:
+async def handle_token_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, TokenError)
+    metrics_of(request).tokens_rejected.labels(reason=exc.code).inc()
     headers = {"WWW-Authenticate": f'Bearer error="invalid_token", error_description="{exc.code}"'}
     return error_response(exc.status, exc.code, exc.message, headers=headers if exc.status == 401 else None)

@@ -14,9 +14,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from gateway import logs
 from gateway.access_tokens import AccessTokens, InvalidAccessToken
 from gateway.events.bus import Event, EventBus
 from gateway.filter_spec import StrictModel
+from gateway.metrics import metrics_of
 from gateway.mint_request import GuestTokenRequest, InvalidMintRequest, prepare
 from gateway.rate_limit import FixedWindowLimiter
 from gateway.tenant_keys import TenantKeys
@@ -76,6 +78,7 @@ class GuestTokenApi:
 
     async def mint(self, request: Request) -> Response:
         grant = await self._access.require(request, "guest_token:create")
+        logs.bind_tenant(grant.tenant_id)
         await self._require_active_app(grant.client_id)
         await self._limiter.hit(grant.client_id)
         tenant = await self._store.active_tenant(grant.tenant_id)
@@ -96,6 +99,7 @@ class GuestTokenApi:
             )
         except ValueError as exc:
             raise InvalidMintRequest(str(exc), code="token_too_large") from None
+        metrics_of(request).tokens_minted.inc()
         await self._audit(
             "token.minted",
             tenant.id,
@@ -111,6 +115,7 @@ class GuestTokenApi:
 
     async def revoke(self, request: Request) -> Response:
         grant = await self._access.require(request, "guest_token:revoke")
+        logs.bind_tenant(grant.tenant_id)
         await self._require_active_app(grant.client_id)
         body = validate(RevokeRequest, await read_json(request, max_bytes=self._max_body_bytes))
         tenant = grant.tenant_id

@@ -1,18 +1,35 @@
 """Probes: /healthz says the process is up; /readyz says its dependencies answer.
 
 Readiness names the failing dependency but never the error, which could carry a host or a password.
+While the server drains before shutting down (gateway.serving), /readyz answers 503 `draining`, so
+load balancers stop sending new requests while the ones in flight finish.
 """
 
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Awaitable, Callable
+from typing import Final
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 Check = Callable[[], Awaitable[object]]
+ReadinessObserver = Callable[[bool], None]
+NO_STORE: Final = {"Cache-Control": "no-store"}
+
+DRAINING: Final = "gateway.draining"
+"""Key, in the ASGI lifespan state, of the `threading.Event` a server sets when it starts draining.
+
+The server puts it there before the app starts; the state is copied into every request's scope.
+"""
+
+
+def draining(request: Request) -> bool:
+    event = request.scope.get("state", {}).get(DRAINING)
+    return isinstance(event, threading.Event) and event.is_set()
 
 
 async def healthz(_request: Request) -> Response:
@@ -20,9 +37,13 @@ async def healthz(_request: Request) -> Response:
 
 
 def readiness_endpoint(
-    checks: dict[str, Check | None], *, timeout_seconds: float
+    checks: dict[str, Check | None], *, timeout_seconds: float, observe: ReadinessObserver | None = None
 ) -> Callable[[Request], Awaitable[Response]]:
-    async def readyz(_request: Request) -> Response:
+    async def readyz(request: Request) -> Response:
+        if draining(request):
+            if observe is not None:
+                observe(False)
+            return JSONResponse({"status": "draining"}, status_code=503, headers=NO_STORE)
         results: dict[str, str] = {}
         for name, check in checks.items():
             if check is None:
@@ -35,6 +56,8 @@ def readiness_endpoint(
             else:
                 results[name] = "ok"
         ready = "unreachable" not in results.values()
+        if observe is not None:
+            observe(ready)
         return JSONResponse(
             {"status": "ready" if ready else "unavailable", "checks": results},
             status_code=200 if ready else 503,
@@ -44,8 +67,11 @@ def readiness_endpoint(
     return readyz
 
 
-def routes(checks: dict[str, Check | None], *, timeout_seconds: float) -> list[Route]:
+def routes(
+    checks: dict[str, Check | None], *, timeout_seconds: float, observe: ReadinessObserver | None = None
+) -> list[Route]:
+    readyz = readiness_endpoint(checks, timeout_seconds=timeout_seconds, observe=observe)
     return [
         Route("/healthz", healthz, methods=["GET"]),
-        Route("/readyz", readiness_endpoint(checks, timeout_seconds=timeout_seconds), methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
     ]

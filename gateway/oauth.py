@@ -25,6 +25,7 @@ from authlib.oauth2.rfc6750 import BearerTokenGenerator
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from gateway import logs
 from gateway.access_tokens import AccessGrant, AccessTokens
 from tenants.credentials import client_secret_matches
 from tenants.errors import NotFound
@@ -134,6 +135,8 @@ class TokenEndpoint:
         if isinstance(form, Response):
             return form
         client = await self._find_client(_client_id_of(request, form))
+        if client is not None:
+            logs.bind_tenant(client.app.tenant_id)
         oauth_request = _FormRequest(request, form)
         token_var = _client.set(client)
         try:
