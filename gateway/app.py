@@ -4,6 +4,9 @@ The lifespan opens the registry engine (applying migrations), the Redis pool whe
 and the event bus; it closes them in reverse. This is the one module of `gateway` that imports
 the control plane's API, to mount it; request handling in `gateway` reads the registry only
 through `tenants.store`.
+
+Every request gets an id (echoed as X-Request-ID), a JSON access line and its count in /metrics.
+The app never configures logging: the server does, once per process (gateway.logs).
 """
 
 from __future__ import annotations
@@ -17,7 +20,9 @@ from datetime import timedelta
 from typing import Any, Final
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -26,20 +31,29 @@ from gateway import health
 from gateway.access_tokens import AccessTokens
 from gateway.config import Config, Secret
 from gateway.dashboards import DashboardApi
+from gateway.data_api import DataApi
 from gateway.events.bus import EventBus
 from gateway.events.memory import InProcessBus
 from gateway.events.redis_streams import RedisStreamsBus
 from gateway.guest_auth import handle_token_error
 from gateway.guest_tokens import GuestTokenApi
+from gateway.metrics import Metrics, openapi_section
 from gateway.oauth import TokenEndpoint
 from gateway.openapi import build_document, data_plane_paths
 from gateway.rate_limit import FixedWindowLimiter
 from gateway.replica import Replica
+from gateway.result_cache import ResultCache
+from gateway.rls.rewrite import RewriteCache
 from gateway.tenant_keys import TenantKeys
+from gateway.tenant_snapshot import TenantSnapshots
 from gateway.tokens.errors import TokenError
 from gateway.tokens.revocation import InProcessRevocationStore, RedisRevocationStore, RevocationStore
 from gateway.tokens.verify import TokenVerifier
+from gateway.warehouse import Connectors
+from gateway.web.access_log import AccessLogMiddleware
 from gateway.web.errors import EXCEPTION_HANDLERS
+from gateway.web.request_id import RequestIdMiddleware
+from gateway.web.request_metrics import RequestMetricsMiddleware
 from tenants import api as onboarding_api
 from tenants.crypto import SecretBox
 from tenants.db import create_engine, migrate, session_factory
@@ -70,6 +84,7 @@ class Services:
 
 def create_app(config: Config | None = None) -> Starlette:
     config = config or Config.from_env()
+    metrics = Metrics()
     admin_token = config.admin_token
     if admin_token is None:
         # Development only (production refuses to start without one): random per process, never a default.
@@ -133,8 +148,22 @@ def create_app(config: Config | None = None) -> Starlette:
         audience=config.token_audience,
         max_body_bytes=config.max_request_bytes,
     )
-    replica = Replica(bus, keys, revocations)
-    openapi = build_document([onboarding_paths(), data_plane_paths()])
+    snapshots = TenantSnapshots(store)
+    connectors = Connectors()
+    data_api = DataApi(
+        snapshots=snapshots,
+        verifier=verifier,
+        connectors=connectors,
+        results=ResultCache(redis, prefix=config.redis_prefix),
+        rewrites=RewriteCache(
+            on_lookup=lambda hit: metrics.cache_requests.labels("rewrite", "hit" if hit else "miss").inc()
+        ),
+        bus=bus,
+        metrics=metrics,
+        max_body_bytes=config.max_request_bytes,
+    )
+    replica = Replica(bus, keys, revocations, snapshots, metrics=metrics)
+    openapi = build_document([onboarding_paths(), data_plane_paths(), openapi_section()])
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -145,6 +174,7 @@ def create_app(config: Config | None = None) -> Starlette:
             yield
         finally:
             await replica.stop()
+            await connectors.aclose()
             await bus.aclose()
             if redis is not None:
                 await redis.aclose()
@@ -153,17 +183,37 @@ def create_app(config: Config | None = None) -> Starlette:
     async def openapi_json(_request: Request) -> Response:
         return JSONResponse(openapi)
 
-    checks: dict[str, Any] = {"registry": store.ping, "redis": redis.ping if redis is not None else None}
+    async def redis_ping() -> None:
+        assert redis is not None
+        try:
+            await redis.ping()
+        except (RedisError, OSError):
+            metrics.redis_errors.inc()
+            raise
+
+    def observe_readiness(ready: bool) -> None:
+        metrics.ready.set(1 if ready else 0)
+
+    checks: dict[str, Any] = {"registry": store.ping, "redis": redis_ping if redis is not None else None}
     routes = [
-        *health.routes(checks, timeout_seconds=config.redis_timeout_seconds),
+        *health.routes(checks, timeout_seconds=config.redis_timeout_seconds, observe=observe_readiness),
+        *metrics.routes(),
         Route("/openapi.json", openapi_json, methods=["GET"]),
         Route("/oauth/token", TokenEndpoint(store, access_tokens).handle, methods=["POST"]),
         *guest_tokens.routes(),
-        *DashboardApi(store, verifier).routes(),
+        *DashboardApi(snapshots, verifier).routes(),
+        *data_api.routes(),
         *onboarding_api.routes(registry, max_bytes=config.max_request_bytes, admin_token=admin_token),
     ]
-    return Starlette(
+    app = Starlette(
         routes=routes,
+        middleware=[
+            Middleware(RequestIdMiddleware),
+            Middleware(AccessLogMiddleware),
+            Middleware(RequestMetricsMiddleware, metrics=metrics),
+        ],
         exception_handlers={**EXCEPTION_HANDLERS, TokenError: handle_token_error},
         lifespan=lifespan,
     )
+    app.state.metrics = metrics
+    return app

@@ -11,11 +11,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from gateway.guest_auth import guest_claims
+from gateway.tenant_snapshot import TenantSnapshots
 from gateway.tokens.claims import GuestClaims
 from gateway.tokens.verify import TokenVerifier
 from gateway.web.errors import ApiError
 from tenants.errors import NotFound
-from tenants.store import Dashboard, RegistryStore
+from tenants.store import Dashboard
 
 
 class ResourceForbidden(ApiError):
@@ -29,8 +30,8 @@ def token_lists_dashboard(claims: GuestClaims, dashboard: Dashboard) -> bool:
 
 
 class DashboardApi:
-    def __init__(self, store: RegistryStore, verifier: TokenVerifier) -> None:
-        self._store = store
+    def __init__(self, snapshots: TenantSnapshots, verifier: TokenVerifier) -> None:
+        self._snapshots = snapshots
         self._verifier = verifier
 
     def routes(self) -> list[Route]:
@@ -39,15 +40,14 @@ class DashboardApi:
     async def describe(self, request: Request) -> Response:
         claims = await guest_claims(request, self._verifier)
         ref = request.path_params["ref"]
+        snapshot = await self._snapshots.active(claims.tenant_id)
         try:
-            dashboard = await self._store.dashboard(claims.tenant_id, ref)
+            dashboard = snapshot.dashboard(ref)
         except NotFound:
             dashboard = None
         if dashboard is None or not token_lists_dashboard(claims, dashboard):
             raise ResourceForbidden(f"this token does not grant dashboard {ref[:64]!r}")
-        charts = [
-            await self._store.chart(claims.tenant_id, str(chart_id)) for chart_id in dashboard.chart_ids
-        ]
+        charts = [snapshot.chart(str(chart_id)) for chart_id in dashboard.chart_ids]
         return JSONResponse(
             {
                 "id": dashboard.id,

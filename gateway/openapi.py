@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from gateway import __version__
+from gateway.data_api import ChartDataRequest, QueryRequest
 from gateway.guest_tokens import RevokeRequest
 from gateway.mint_request import GuestTokenRequest
 
@@ -41,7 +42,9 @@ GATEWAY_PATHS: dict[str, Any] = {
             "tags": ["operations"],
             "responses": {
                 "200": {"description": "Ready."},
-                "503": {"description": "A dependency is unreachable."},
+                "503": {
+                    "description": "A dependency is unreachable, or the process is draining for shutdown."
+                },
             },
         }
     },
@@ -127,6 +130,38 @@ def data_plane_paths() -> tuple[dict[str, Any], dict[str, Any]]:
         "/.well-known/jwks.json": {
             "get": _operation(
                 "Public keys of every tenant (active and retiring)", "guest tokens", {"200": "A JWK set."}
+            )
+        },
+        "/api/v1/chart/data": {
+            "post": _operation(
+                "A chart's rows, filtered to what the guest token's user may see",
+                "embedded",
+                {
+                    "200": "columns, rows, rowcount, cached, query_ms.",
+                    "401": "Guest token refused.",
+                    "403": "Chart not granted, or the query cannot be filtered safely.",
+                    "422": "A filter names an unknown column or has a value unfit for its operator.",
+                    "502": "The warehouse failed (sanitised message).",
+                    "503": "Revocation state unavailable.",
+                    "504": "The warehouse timed out; the query was cancelled.",
+                },
+                security=[{"guestToken": []}],
+                requestBody=_json_body(ChartDataRequest, schemas),
+            )
+        },
+        "/api/v1/query": {
+            "post": _operation(
+                "Ad-hoc SQL over the datasets the guest token lists, under row-level security",
+                "embedded",
+                {
+                    "200": "columns, rows, rowcount, cached, query_ms.",
+                    "401": "Guest token refused.",
+                    "403": "A table, statement or function the token may not use (code says which).",
+                    "502": "The warehouse failed (sanitised message).",
+                    "504": "The warehouse timed out; the query was cancelled.",
+                },
+                security=[{"guestToken": []}],
+                requestBody=_json_body(QueryRequest, schemas),
             )
         },
         "/api/v1/dashboard/{ref}": {

@@ -1,10 +1,10 @@
 """Keeps this process's in-memory state in step with every other replica's writes.
 
-It follows the `config` and `revocations` streams from start-up: a config event reloads the
-tenant's keys and status; a revocation event is applied to the revocation mirror. When the bus
-fails (Redis down) the revocation mirror is marked stale, so guest tokens are refused with 503
-until the follower has reconnected and re-synchronised: no request is served on state that may
-have missed a revocation.
+It follows the `config` and `revocations` streams from start-up: a config event drops the
+tenant's registry snapshot and reloads its keys and status; a revocation event is applied to
+the revocation mirror. When the bus fails (Redis down) the revocation mirror is marked stale, so
+guest tokens are refused with 503 until the follower has reconnected and re-synchronised: no
+request is served on state that may have missed a revocation.
 """
 
 from __future__ import annotations
@@ -12,10 +12,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from typing import Final
 
 from gateway.events.bus import Event, EventBus, Stream, Subscription
+from gateway.metrics import Metrics
 from gateway.tenant_keys import TenantKeys
+from gateway.tenant_snapshot import TenantSnapshots
 from gateway.tokens.revocation import RedisRevocationStore, RevocationRecord, RevocationStore
 
 logger = logging.getLogger("gateway.replica")
@@ -23,9 +26,19 @@ _MAX_BACKOFF_SECONDS: Final = 5.0
 
 
 class Replica:
-    def __init__(self, bus: EventBus, keys: TenantKeys, revocations: RevocationStore) -> None:
+    def __init__(
+        self,
+        bus: EventBus,
+        keys: TenantKeys,
+        revocations: RevocationStore,
+        snapshots: TenantSnapshots,
+        *,
+        metrics: Metrics | None = None,
+    ) -> None:
         self._bus = bus
+        self._metrics = metrics
         self._keys = keys
+        self._snapshots = snapshots
         self._revocations = revocations
         self._subscription: Subscription | None = None
         self._task: asyncio.Task[None] | None = None
@@ -71,12 +84,20 @@ class Replica:
                     await self._resynchronise()
 
     async def _apply(self, stream: Stream, event: Event) -> None:
+        if self._metrics is not None:
+            self._metrics.event_lag.set(max(0.0, time.time() - event.time))
         if stream == "revocations":
             self._revocations.apply(RevocationRecord.from_json(event.payload["record"]))
-        elif event.tenant is not None and event.type.startswith(("tenant.", "key.")):
+            return
+        if event.tenant is None:
+            return
+        self._snapshots.invalidate(event.tenant)
+        if event.type.startswith(("tenant.", "key.")):
             await self._keys.load_tenant(event.tenant)
 
     async def _resynchronise(self) -> None:
+        # Whatever was cached may predate events that were missed: reload registry views on demand.
+        self._snapshots.invalidate_all()
         if isinstance(self._revocations, RedisRevocationStore):
             await self._revocations.sync()
 

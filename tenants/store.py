@@ -280,6 +280,16 @@ class RegistryStore:
                 return dataset
         raise NotFound("dataset", name)
 
+    async def charts(self, tenant_id: str) -> list[Chart]:
+        async with self._sessions() as session:
+            rows = await session.execute(
+                select(models.Chart, models.Dataset.name)
+                .join(models.Dataset, models.Chart.dataset_id == models.Dataset.id)
+                .where(models.Chart.tenant_id == tenant_id)
+                .order_by(models.Chart.id)
+            )
+            return [chart_from_row(row, dataset) for row, dataset in rows]
+
     async def chart(self, tenant_id: str, ref: str) -> Chart:
         async with self._sessions() as session:
             result = await session.execute(
@@ -291,9 +301,27 @@ class RegistryStore:
             if found is None:
                 raise NotFound("chart", ref)
             row, dataset = found
-            return Chart(
-                row.id, row.uuid, row.tenant_id, dataset, row.title, row.viz_type, row.query, row.sql
+            return chart_from_row(row, dataset)
+
+    async def dashboards(self, tenant_id: str) -> list[Dashboard]:
+        async with self._sessions() as session:
+            rows = list(
+                await session.scalars(
+                    select(models.Dashboard)
+                    .where(models.Dashboard.tenant_id == tenant_id)
+                    .order_by(models.Dashboard.id)
+                )
             )
+            links = await session.execute(
+                select(models.DashboardChart.dashboard_id, models.DashboardChart.chart_id)
+                .join(models.Dashboard, models.Dashboard.id == models.DashboardChart.dashboard_id)
+                .where(models.Dashboard.tenant_id == tenant_id)
+                .order_by(models.DashboardChart.dashboard_id, models.DashboardChart.position)
+            )
+            chart_ids: dict[int, list[int]] = {}
+            for dashboard_id, chart_id in links:
+                chart_ids.setdefault(dashboard_id, []).append(chart_id)
+            return [dashboard_from_row(row, chart_ids.get(row.id, [])) for row in rows]
 
     async def dashboard(self, tenant_id: str, ref: str) -> Dashboard:
         async with self._sessions() as session:
@@ -359,6 +387,10 @@ def dataset_from_row(row: models.Dataset, warehouse: str, dialect: str) -> Datas
         sql=row.sql,
         columns=tuple(Column(c["name"], c["type"]) for c in row.columns),
     )
+
+
+def chart_from_row(row: models.Chart, dataset: str) -> Chart:
+    return Chart(row.id, row.uuid, row.tenant_id, dataset, row.title, row.viz_type, row.query, row.sql)
 
 
 def dashboard_from_row(row: models.Dashboard, chart_ids: Sequence[int]) -> Dashboard:

@@ -13,7 +13,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -21,6 +22,17 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 import psycopg
 import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from gateway.config import Config
+from gateway.events.bus import Event
+from gateway.events.memory import InProcessBus, InProcessSubscription
+from gateway.web.bodies import validate
+from tenants.crypto import SecretBox
+from tenants.db import create_engine, migrate, session_factory
+from tenants.registry import Registry
+from tenants.resources import NESTED, TENANTS, Resource
+from tenants.store import RegistryStore
 
 POSTGRES_URL = os.environ.get("GATEWAY_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("GATEWAY_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -166,3 +178,43 @@ def module_gateway(
     process = GatewayProcess(gateway_env(url), directory).start()
     yield process
     process.stop()
+
+
+RESOURCES: dict[str, Resource] = {r.collection: r for r in NESTED}
+
+
+@dataclass
+class Backend:
+    """The registry in-process (no HTTP): its engine, writer, reader and a config-event subscription."""
+
+    engine: AsyncEngine
+    registry: Registry
+    store: RegistryStore
+    events: InProcessSubscription
+
+    async def create(self, collection: str, tenant: str | None, body: dict[str, Any]) -> dict[str, Any]:
+        resource = TENANTS if collection == "tenants" else RESOURCES[collection]
+        assert resource.create_body is not None
+        outcome = await self.registry.create(
+            resource, tenant, validate(resource.create_body, body), location_prefix="/x"
+        )
+        assert outcome.body is not None
+        return outcome.body
+
+    async def next_event(self) -> Event:
+        async for _stream, event in self.events:
+            return event
+        raise AssertionError("subscription closed")
+
+
+@pytest.fixture
+async def backend(database_url: str) -> AsyncIterator[Backend]:
+    config = Config.from_env({"GATEWAY_DATABASE_URL": database_url})
+    engine = create_engine(config.database_url)
+    await migrate(engine)
+    box = SecretBox(SECRET_KEY)
+    bus = InProcessBus()
+    sessions = session_factory(engine)
+    yield Backend(engine, Registry(sessions, box, bus), RegistryStore(sessions, box), bus.subscribe("config"))
+    await bus.aclose()
+    await engine.dispose()

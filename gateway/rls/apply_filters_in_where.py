@@ -79,8 +79,8 @@ def _filter_target(table: exp.Table, dialect: str) -> exp.Join | exp.Select:
     joins: list[exp.Join] = select.args.get("joins") or []
     own_join = table.parent if isinstance(table.parent, exp.Join) else None
     later_joins = joins[joins.index(own_join) + 1 :] if own_join is not None else joins
-    if any(join.side in ("RIGHT", "FULL") for join in later_joins):
-        raise refuse("where_mode_outer_join", "a later RIGHT or FULL JOIN null-extends it")
+    if any(join.side in ("RIGHT", "FULL") or join.method for join in later_joins):
+        raise refuse("where_mode_outer_join", "a later RIGHT, FULL or POSITIONAL-style join null-extends it")
     if own_join is None:
         return select
     if own_join.side == "FULL":

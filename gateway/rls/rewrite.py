@@ -7,6 +7,7 @@ predicate-in-WHERE mode is for engines without derived tables and refuses what i
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
 from enum import Enum
 from typing import Protocol
 
@@ -49,6 +50,8 @@ def parse_query(sql: str, *, dialect: str) -> exp.Expr:
         statements = [statement for statement in dialect_of(dialect).parse(sql) if statement is not None]
     except SqlglotError as error:
         raise RewriteRefused("sql_syntax", f"Query does not parse as {dialect}: {describe(error)}") from None
+    except RecursionError:
+        raise RewriteRefused("too_complex", "Query is nested too deeply to analyse") from None
     if len(statements) != 1:
         raise RewriteRefused(
             "multiple_statements", f"Exactly one statement is allowed, got {len(statements)}"
@@ -93,6 +96,8 @@ JOIN public.products AS p ON p.id = orders.product_id'
             expression = rewrite_pass(expression, catalog=catalog, dialect=dialect)
     except SqlglotError as error:  # e.g. scope building on a shape sqlglot cannot analyse
         raise RewriteRefused("unsupported", f"Query cannot be analysed: {describe(error)}") from None
+    except RecursionError:
+        raise RewriteRefused("too_complex", "Query is nested too deeply to analyse") from None
     return expression
 
 
@@ -103,7 +108,10 @@ def rewrite_sql(
     rewritten = rewrite(sql, dialect=dialect, catalog=catalog, mode=mode)
     # The tree is ours (parsed from text just now), so the generator need not copy it first. Comments are
     # dropped: nothing the warehouse runs should carry text the rewriter did not parse as SQL.
-    return rewritten.sql(dialect_of(dialect), copy=False, comments=False)
+    try:
+        return rewritten.sql(dialect_of(dialect), copy=False, comments=False)
+    except RecursionError:
+        raise RewriteRefused("too_complex", "Query is nested too deeply to generate") from None
 
 
 class RewriteCache:
@@ -116,10 +124,12 @@ class RewriteCache:
     loop or thread.
     """
 
-    def __init__(self, maxsize: int = 4096) -> None:
+    def __init__(self, maxsize: int = 4096, *, on_lookup: Callable[[bool], None] | None = None) -> None:
+        """`on_lookup(hit)` is told of every lookup, e.g. to count the hit ratio."""
         if maxsize <= 0:
             raise ValueError("maxsize must be positive")
         self._maxsize = maxsize
+        self._on_lookup = on_lookup
         self._entries: OrderedDict[tuple[str, FilterMode, str, str], str | RewriteRefused] = OrderedDict()
 
     def __len__(self) -> int:
@@ -131,6 +141,8 @@ class RewriteCache:
         """``rewrite`` then generate, memoised. Raises ``RewriteRefused`` like ``rewrite``."""
         key = (dialect, mode, sql, catalog.fingerprint)
         entry = self._entries.get(key)
+        if self._on_lookup is not None:
+            self._on_lookup(entry is not None)
         if entry is None:
             try:
                 entry = rewrite_sql(sql, dialect=dialect, catalog=catalog, mode=mode)

@@ -47,7 +47,26 @@ def validate(expression: exp.Expr, *, catalog: Catalog, dialect: str) -> exp.Exp
         )
     for node in expression.walk():
         _check_node(node, dialect)
+    _check_recursive_forward_references(expression)
     return expression
+
+
+def _check_recursive_forward_references(expression: exp.Expr) -> None:
+    """Under WITH RECURSIVE, PostgreSQL lets a CTE see the CTEs defined after it; sqlglot's scopes
+    resolve such a name to the table instead. The two would read different rows, so a CTE that names
+    a later CTE of its WITH RECURSIVE is refused (compared without case: refusing more is safe)."""
+    for with_ in expression.find_all(exp.With):
+        if not with_.args.get("recursive"):
+            continue
+        names = [cte.alias.lower() for cte in with_.expressions]
+        for position, cte in enumerate(with_.expressions):
+            later = set(names[position + 1 :])
+            for table in cte.this.find_all(exp.Table):
+                if not table.db and table.name.lower() in later:
+                    raise RewriteRefused(
+                        "recursive_cte_forward_reference",
+                        f"CTE {cte.alias!r} names {table.name!r}, defined after it in WITH RECURSIVE",
+                    )
 
 
 # The commonest nodes of a query, none of which can read, write or call anything: checked first so most
@@ -55,7 +74,6 @@ def validate(expression: exp.Expr, *, catalog: Catalog, dialect: str) -> exp.Exp
 _INERT_NODES: frozenset[type[exp.Expr]] = frozenset(
     {
         exp.Identifier,
-        exp.Column,
         exp.Literal,
         exp.Star,
         exp.Alias,
@@ -81,13 +99,33 @@ _INERT_NODES: frozenset[type[exp.Expr]] = frozenset(
         exp.Limit,
         exp.Offset,
         exp.Having,
-        exp.DataType,
+    }
+)
+# Bare words PostgreSQL and DuckDB answer with the connection's identity, though they parse as columns.
+_SESSION_WORDS = frozenset(
+    {
+        "user",
+        "current_user",
+        "current_role",
+        "session_user",
+        "current_schema",
+        "current_catalog",
+        "current_database",
     }
 )
 
 
 def _check_node(node: exp.Expr, dialect: str) -> None:
     if type(node) in _INERT_NODES:
+        return
+    if type(node) is exp.Column:
+        if not node.table and not node.this.quoted and node.name.lower() in _SESSION_WORDS:
+            raise RewriteRefused("function_forbidden", f"{node.name} reveals the warehouse session")
+        return
+    if type(node) is exp.DataType:
+        if node.this == exp.DataType.Type.USERDEFINED:
+            # pg_catalog.regclass and friends turn numbers and strings into catalog lookups.
+            raise RewriteRefused("type_forbidden", f"Casts to {node.sql(dialect)} are not allowed")
         return
     if isinstance(node, _STATEMENTS):
         raise RewriteRefused(

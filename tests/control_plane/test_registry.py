@@ -4,65 +4,23 @@ and what is kept encrypted at rest. Runs on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gateway.config import Config
 from gateway.events.bus import Event
-from gateway.events.memory import InProcessBus, InProcessSubscription
-from gateway.web.bodies import validate
 from tenants import schemas
 from tenants.crypto import SecretBox
-from tenants.db import create_engine, migrate, session_factory
+from tenants.db import session_factory
 from tenants.errors import NotFound, TenantSuspended
-from tenants.registry import IdempotencyKey, Registry
-from tenants.resources import NESTED, TENANTS, Resource
+from tenants.registry import IdempotencyKey
+from tenants.resources import TENANTS
 from tenants.store import RegistryStore
-from tests.conftest import SECRET_KEY
+from tests.conftest import RESOURCES, SECRET_KEY, Backend
 from tests.control_plane.test_onboarding import ORDERS_COLUMNS
 
 pytestmark = pytest.mark.anyio
-RESOURCES: dict[str, Resource] = {r.collection: r for r in NESTED}
-
-
-@dataclass
-class Backend:
-    engine: AsyncEngine
-    registry: Registry
-    store: RegistryStore
-    events: InProcessSubscription
-
-    async def create(self, collection: str, tenant: str | None, body: dict[str, Any]) -> dict[str, Any]:
-        resource = TENANTS if collection == "tenants" else RESOURCES[collection]
-        assert resource.create_body is not None
-        outcome = await self.registry.create(
-            resource, tenant, validate(resource.create_body, body), location_prefix="/x"
-        )
-        assert outcome.body is not None
-        return outcome.body
-
-    async def next_event(self) -> Event:
-        async for _stream, event in self.events:
-            return event
-        raise AssertionError("subscription closed")
-
-
-@pytest.fixture
-async def backend(database_url: str) -> AsyncIterator[Backend]:
-    config = Config.from_env({"GATEWAY_DATABASE_URL": database_url})
-    engine = create_engine(config.database_url)
-    await migrate(engine)
-    box = SecretBox(SECRET_KEY)
-    bus = InProcessBus()
-    sessions = session_factory(engine)
-    yield Backend(engine, Registry(sessions, box, bus), RegistryStore(sessions, box), bus.subscribe("config"))
-    await bus.aclose()
-    await engine.dispose()
 
 
 async def onboard(backend: Backend) -> dict[str, Any]:
