@@ -121,15 +121,20 @@ def resolve_port(container: Resource, port: int | str) -> int:
     return int(named[0])
 
 
+# The modules that read settings from the environment: the settings, and the server's shutdown timing.
+SETTINGS_READERS = ("config.py", "serving.py")
+
+
 @cache
 def gateway_settings() -> frozenset[str]:
-    """The environment variables gateway/config.py reads: string arguments of its calls.
+    """The environment variables the gateway reads: string arguments of calls in SETTINGS_READERS.
 
     (`env.get("GATEWAY_ENV", ...)`, `_positive_float(env, "GATEWAY_REDIS_TIMEOUT", 2.0)`, ...)
     """
-    tree = ast.parse((ROOT / "gateway" / "config.py").read_text())
+    trees = [ast.parse((ROOT / "gateway" / reader).read_text()) for reader in SETTINGS_READERS]
     names = {
         arg.value
+        for tree in trees
         for node in ast.walk(tree)
         if isinstance(node, ast.Call)
         for arg in node.args
