@@ -46,16 +46,21 @@ class TenantKeys:
         self.keyring.drop_tenant(tenant_id)
 
     async def signing_key(self, tenant_id: str) -> SigningKey:
-        """The tenant's active key with its private half, decrypted once and kept until a rotation."""
-        cached = self._signing.get(tenant_id)
-        if cached is not None:
-            return cached
+        """The tenant's active key with its private half.
+
+        Which key is active is read from the registry on every mint (minting reads the registry
+        anyway), so a rotation through any replica takes effect at once, not when its event arrives;
+        only the decrypted key object is kept, per kid.
+        """
         active = [k for k in await self._store.signing_keys(tenant_id) if k.status == "active"]
         if not active:
             raise RegistryError(
                 "the tenant has no active signing key; rotate its keys", code="no_signing_key"
             )
         newest = active[-1]
+        cached = self._signing.get(tenant_id)
+        if cached is not None and cached.kid == newest.kid:
+            return cached
         algorithm: Algorithm = newest.algorithm  # type: ignore[assignment]
         key = SigningKey.load(
             newest.kid, algorithm, await self._store.private_key(newest.kid), tenant_id=tenant_id
