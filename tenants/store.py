@@ -200,6 +200,14 @@ class RegistryStore:
                 raise NotFound("tenant", tenant_id)
             return version
 
+    async def registry_versions(self) -> dict[str, int]:
+        """Every tenant's registry version: what a replica compares its cache with after an outage."""
+        async with self._sessions() as session:
+            rows = await session.execute(
+                select(models.RegistryVersion.tenant_id, models.RegistryVersion.version)
+            )
+            return {tenant_id: version for tenant_id, version in rows.tuples()}
+
     async def app(self, client_id: str) -> App:
         async with self._sessions() as session:
             row = await session.scalar(select(models.App).where(models.App.client_id == client_id))
