@@ -342,6 +342,16 @@ class RegistryStore:
                 raise NotFound("dashboard", ref)
             return dashboard_from_row(row, await dashboard_chart_ids(session, row.id))
 
+    async def dashboard_tenant(self, ref: str) -> str:
+        """The id of the tenant owning a dashboard, by the dashboard's uuid or id (the embed page's URL)."""
+        async with self._sessions() as session:
+            tenant_id = await session.scalar(
+                select(models.Dashboard.tenant_id).where(int_or_uuid_clause(models.Dashboard, ref))
+            )
+            if tenant_id is None:
+                raise NotFound("dashboard", ref)
+            return tenant_id
+
     async def row_filters(self, tenant_id: str) -> list[RowFilter]:
         async with self._sessions() as session:
             rows = await session.execute(
