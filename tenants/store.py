@@ -352,6 +352,11 @@ class RegistryStore:
                 raise NotFound("dashboard", ref)
             return tenant_id
 
+    async def all_origins(self) -> set[str]:
+        """Every embed origin any tenant allows (exact origins and wildcard patterns)."""
+        async with self._sessions() as session:
+            return set(await session.scalars(select(models.Origin.origin).distinct()))
+
     async def row_filters(self, tenant_id: str) -> list[RowFilter]:
         async with self._sessions() as session:
             rows = await session.execute(

@@ -17,6 +17,8 @@ from typing import Any, Final, Literal, Protocol
 Stream = Literal["config", "revocations", "audit"]
 STREAMS: Final[tuple[Stream, ...]] = ("config", "revocations", "audit")
 SCHEMA_VERSION: Final = 1
+# What the audit stream carries: the event types operators (exporters, webhooks) subscribe to.
+AUDIT_EVENT_TYPES: Final[tuple[str, ...]] = ("token.minted", "token.revoked", "data.query", "access.denied")
 
 
 def _event_id() -> str:
