@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Final
@@ -26,39 +26,51 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp
 
 from gateway import health
 from gateway.access_tokens import AccessTokens
 from gateway.config import Config, Secret
 from gateway.dashboards import DashboardApi
 from gateway.data_api import DataApi
+from gateway.embed.assets import EmbedAssets
+from gateway.embed.openapi import openapi_section as embed_openapi_section
+from gateway.embed.page import EmbedPage
 from gateway.events.bus import EventBus
-from gateway.events.memory import InProcessBus
-from gateway.events.redis_streams import RedisStreamsBus
-from gateway.guest_auth import handle_token_error
+from gateway.events.redis_streams import RedisStreamsBus, configured_bus
+from gateway.guest_auth import GuestAuth, handle_token_error
 from gateway.guest_tokens import GuestTokenApi
 from gateway.metrics import Metrics, openapi_section
 from gateway.oauth import TokenEndpoint
 from gateway.openapi import build_document, data_plane_paths
+from gateway.query_plans import QueryPlans
 from gateway.rate_limit import FixedWindowLimiter
 from gateway.replica import Replica
 from gateway.result_cache import ResultCache
 from gateway.rls.rewrite import RewriteCache
+from gateway.row_policy import RowPolicies
+from gateway.session_routes import SessionApi
+from gateway.sessions import EmbedSessions, InProcessSessionStore, RedisSessionStore, SessionStore
 from gateway.tenant_keys import TenantKeys
 from gateway.tenant_snapshot import TenantSnapshots
 from gateway.tokens.errors import TokenError
 from gateway.tokens.revocation import InProcessRevocationStore, RedisRevocationStore, RevocationStore
 from gateway.tokens.verify import TokenVerifier
-from gateway.warehouse import Connectors
-from gateway.web.access_log import AccessLogMiddleware
+from gateway.warehouse import Connectors, QueryFailed, WarehouseError
+from gateway.web.cors import CorsMiddleware, KnownOrigins
 from gateway.web.errors import EXCEPTION_HANDLERS
 from gateway.web.request_id import RequestIdMiddleware
-from gateway.web.request_metrics import RequestMetricsMiddleware
+from gateway.web.request_observer import RequestObserverMiddleware
+from gateway.web.security_headers import SecurityHeadersMiddleware
+from gateway.webhooks.worker import webhook_worker
 from tenants import api as onboarding_api
 from tenants.crypto import SecretBox
 from tenants.db import create_engine, migrate, session_factory
+from tenants.errors import Invalid
+from tenants.introspection import ColumnSource, Introspect, IntrospectionFailed, TableNotFound
 from tenants.openapi import onboarding_paths
 from tenants.registry import Registry
+from tenants.resources import WriteSettings
 from tenants.store import RegistryStore
 
 logger = logging.getLogger("gateway")
@@ -67,6 +79,9 @@ logger = logging.getLogger("gateway")
 # Revocation records must outlive the longest token a tenant may be allowed (schemas: 1 day).
 MAX_TOKEN_LIFETIME: Final = timedelta(days=1)
 VERIFY_LEEWAY: Final = timedelta(seconds=10)
+# How each engine says a table or schema does not exist: PostgreSQL's SQLSTATEs, DuckDB's exception,
+# ClickHouse's UNKNOWN_TABLE and UNKNOWN_DATABASE.
+MISSING_RELATION_CODES: Final = frozenset({"42P01", "3F000", "CatalogException", "60", "81"})
 
 
 @dataclass(slots=True)
@@ -80,6 +95,52 @@ class Services:
     redis: Redis | None
     keys: TenantKeys
     verifier: TokenVerifier
+
+
+def warehouse_introspection(connectors: Connectors) -> Introspect:
+    """How the onboarding API reads a dataset's columns: through the data plane's connectors, their
+    errors turned into the registry's (messages stay free of credentials and SQL)."""
+
+    async def introspect(warehouse_url: str, source: ColumnSource) -> list[tuple[str, str]]:
+        try:
+            connector = connectors.get(warehouse_url)
+        except ValueError as exc:  # no connector for this engine, or a URL it cannot open
+            raise Invalid(f"columns cannot be read here ({exc}); give columns", field="columns") from None
+        try:
+            if source.table is not None:
+                columns = await connector.columns_of(source.table)
+            else:
+                assert source.query is not None
+                timeout = connector.options.introspection_timeout
+                columns = (await connector.execute(source.query, row_limit=0, timeout=timeout)).columns
+        except QueryFailed as exc:
+            if exc.code in MISSING_RELATION_CODES:
+                missing = source.table or "a table the query reads"
+                raise TableNotFound(f"{missing} does not exist", field=source.field) from None
+            raise Invalid(f"the warehouse cannot describe it: {exc}", field=source.field) from None
+        except WarehouseError as exc:
+            raise IntrospectionFailed(f"cannot read the columns: {exc}") from None
+        return [(column.name, column.type) for column in columns]
+
+    return introspect
+
+
+class GatewayApp(Starlette):
+    """Starlette, with middleware that wraps even its outermost error handler (`outer_middleware`).
+
+    Starlette puts its 500 handler outside every user middleware, so an unhandled error would be
+    answered without the request id and the security headers.
+    """
+
+    def __init__(self, *, outer_middleware: Sequence[Middleware], **kwargs: Any) -> None:
+        self._outer_middleware = list(outer_middleware)
+        super().__init__(**kwargs)
+
+    def build_middleware_stack(self) -> ASGIApp:
+        app = super().build_middleware_stack()
+        for cls, args, kwargs in reversed(self._outer_middleware):
+            app = cls(app, *args, **kwargs)
+        return app
 
 
 def create_app(config: Config | None = None) -> Starlette:
@@ -105,12 +166,15 @@ def create_app(config: Config | None = None) -> Starlette:
         if config.redis_url
         else None
     )
-    bus: EventBus = (
-        RedisStreamsBus(redis, prefix=config.redis_prefix, read_timeout=config.redis_timeout_seconds)
-        if redis is not None
-        else InProcessBus()
+    bus = configured_bus(config, redis)
+    connectors = Connectors()
+    registry = Registry(
+        sessions,
+        box,
+        bus,
+        settings=WriteSettings(webhook_allow_private=config.webhook_allow_private),
+        introspect=warehouse_introspection(connectors),
     )
-    registry = Registry(sessions, box, bus)
     record_ttl = MAX_TOKEN_LIFETIME + 2 * VERIFY_LEEWAY
     revocations: RevocationStore = (
         RedisRevocationStore(
@@ -149,30 +213,56 @@ def create_app(config: Config | None = None) -> Starlette:
         max_body_bytes=config.max_request_bytes,
     )
     snapshots = TenantSnapshots(store)
-    connectors = Connectors()
+    session_store: SessionStore = (
+        RedisSessionStore(redis, prefix=config.redis_prefix) if redis is not None else InProcessSessionStore()
+    )
+    embed_sessions = EmbedSessions(
+        session_store,
+        secret_key=config.effective_secret_key().reveal(),
+        ticket_seconds=config.session_ticket_seconds,
+        idle_seconds=config.session_idle_seconds,
+        max_seconds=config.session_max_seconds,
+    )
+    revocations.add_listener(embed_sessions.forget_revoked)
     data_api = DataApi(
         snapshots=snapshots,
         verifier=verifier,
         connectors=connectors,
         results=ResultCache(redis, prefix=config.redis_prefix),
-        rewrites=RewriteCache(
-            on_lookup=lambda hit: metrics.cache_requests.labels("rewrite", "hit" if hit else "miss").inc()
+        plans=QueryPlans(
+            RowPolicies(redis, prefix=config.redis_prefix),
+            RewriteCache(on_lookup=metrics.cache_lookup_counter("rewrite")),
+            on_lookup=metrics.cache_lookup_counter("plan"),
         ),
         bus=bus,
         metrics=metrics,
         max_body_bytes=config.max_request_bytes,
     )
-    replica = Replica(bus, keys, revocations, snapshots, metrics=metrics)
-    openapi = build_document([onboarding_paths(), data_plane_paths(), openapi_section()])
+    replica = Replica(bus, store, keys, revocations, snapshots, metrics=metrics)
+    # Webhooks need what only Redis offers: a consumer group, the dead-letter stream, delivery markers.
+    webhooks = (
+        webhook_worker(config, redis, bus, store)
+        if redis is not None and isinstance(bus, RedisStreamsBus)
+        else None
+    )
+    if webhooks is None:
+        logger.warning("REDIS_URL is not set: webhooks are not delivered by a gateway without Redis")
+    openapi = build_document(
+        [onboarding_paths(), data_plane_paths(), openapi_section(), embed_openapi_section()]
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await migrate(engine)
         await replica.start()
+        if webhooks is not None:
+            await webhooks.start()
         app.state.services = Services(config, store, registry, bus, redis, keys, verifier)
         try:
             yield
         finally:
+            if webhooks is not None:
+                await webhooks.stop()
             await replica.stop()
             await connectors.aclose()
             await bus.aclose()
@@ -195,25 +285,30 @@ def create_app(config: Config | None = None) -> Starlette:
         metrics.ready.set(1 if ready else 0)
 
     checks: dict[str, Any] = {"registry": store.ping, "redis": redis_ping if redis is not None else None}
+    # Starlette tries routes in order: the data plane's hot routes first.
     routes = [
+        *data_api.routes(),
         *health.routes(checks, timeout_seconds=config.redis_timeout_seconds, observe=observe_readiness),
         *metrics.routes(),
         Route("/openapi.json", openapi_json, methods=["GET"]),
         Route("/oauth/token", TokenEndpoint(store, access_tokens).handle, methods=["POST"]),
         *guest_tokens.routes(),
         *DashboardApi(snapshots, verifier).routes(),
-        *data_api.routes(),
+        *SessionApi(embed_sessions, verifier, max_body_bytes=config.max_request_bytes).routes(),
+        *EmbedPage(store, snapshots, EmbedAssets()).routes(),
         *onboarding_api.routes(registry, max_bytes=config.max_request_bytes, admin_token=admin_token),
     ]
-    app = Starlette(
+    app = GatewayApp(
+        # Around Starlette's own 500 handler too: an unhandled error still gets its id and headers.
+        outer_middleware=[Middleware(RequestIdMiddleware), Middleware(SecurityHeadersMiddleware)],
         routes=routes,
         middleware=[
-            Middleware(RequestIdMiddleware),
-            Middleware(AccessLogMiddleware),
-            Middleware(RequestMetricsMiddleware, metrics=metrics),
+            Middleware(RequestObserverMiddleware, metrics=metrics),
+            Middleware(CorsMiddleware, known_origins=KnownOrigins(store.all_origins)),
         ],
         exception_handlers={**EXCEPTION_HANDLERS, TokenError: handle_token_error},
         lifespan=lifespan,
     )
     app.state.metrics = metrics
+    app.state.guest_auth = GuestAuth(snapshots, embed_sessions)
     return app

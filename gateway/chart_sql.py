@@ -62,9 +62,8 @@ def chart_query(
     conditions = [
         compile_typed_rule(f["column"], f["op"], f.get("value"), dialect=dialect, columns=columns)
         for f in spec.get("filters", [])
-    ] + [compile_typed_rule(f.column, f.op, f.value, dialect=dialect, columns=columns) for f in user_filters]
-    for condition in conditions:
-        query = query.where(exp.paren(condition), copy=False)
+    ]
+    query = _where_all(query, [*conditions, *_user_conditions(user_filters, dataset)])
     if spec.get("metrics") and spec.get("groupby"):
         query = query.group_by(*(column(name) for name in spec["groupby"]), copy=False)
     labels = {metric["label"] for metric in spec.get("metrics", [])}
@@ -76,6 +75,43 @@ def chart_query(
         )
         query = query.order_by(exp.Ordered(this=key, desc=bool(order.get("descending"))), copy=False)
     return query.limit(row_limit, copy=False)
+
+
+def sql_chart_query(
+    sql: str, dataset: Dataset, *, user_filters: Sequence[FilterSpec], row_limit: int
+) -> exp.Select:
+    """A chart written as SQL, as a derived table the user's filters and the row limit apply to.
+
+    The user's filters name the chart's output columns; like every filter they must be columns of
+    the chart's dataset.
+
+    >>> from tenants.store import Column, Dataset
+    >>> orders = Dataset(1, "t", "orders", "wh", "postgres", "public.orders", None,
+    ...                  (Column("region", "VARCHAR"), Column("amount", "NUMERIC")))
+    >>> region = FilterSpec(column="region", op="==", value="Europe")
+    >>> sql_chart_query("SELECT region, amount FROM public.orders", orders, user_filters=[region],
+    ...                 row_limit=5).sql("postgres")
+    "SELECT * FROM (SELECT region, amount FROM public.orders) AS chart WHERE (region = 'Europe') LIMIT 5"
+    """
+    inner = sqlglot.parse_one(sql, read=dataset.dialect)
+    query = exp.select(exp.Star()).from_(
+        exp.Subquery(this=inner, alias=exp.TableAlias(this=exp.to_identifier("chart")))
+    )
+    return _where_all(query, _user_conditions(user_filters, dataset)).limit(row_limit, copy=False)
+
+
+def _user_conditions(user_filters: Sequence[FilterSpec], dataset: Dataset) -> list[exp.Expr]:
+    columns = [c.name for c in dataset.columns]
+    return [
+        compile_typed_rule(f.column, f.op, f.value, dialect=dataset.dialect, columns=columns)
+        for f in user_filters
+    ]
+
+
+def _where_all(query: exp.Select, conditions: Sequence[exp.Expr]) -> exp.Select:
+    for condition in conditions:
+        query = query.where(exp.paren(condition), copy=False)
+    return query
 
 
 def source_of(dataset: Dataset) -> exp.Expr:

@@ -1,4 +1,5 @@
-"""The `gateway` command: serve, tenants (onboarding from a shell), rewrite (the RLS engine alone)."""
+"""The `gateway` command: serve, tenants (onboarding from a shell), rewrite (the RLS engine alone),
+events (watch the event streams)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,9 @@ from collections.abc import Sequence
 
 from gateway import serving
 from gateway.config import Config, ConfigError
+from gateway.demo import run_demo
+from gateway.demo_setup import DEMO_FILE, DemoTenantAccess, prepare_demo, registry_is_empty
+from gateway.events import tail as events_cli
 from gateway.rls import cli as rewrite_cli
 from tenants import cli as tenants_cli
 from tenants.db import create_engine, migrate
@@ -30,6 +34,16 @@ def build_parser() -> argparse.ArgumentParser:
     rewrite_cli.configure_parser(
         commands.add_parser("rewrite", help="rewrite SQL under row-level security rules (no server needed)")
     )
+    events_cli.configure_parser(
+        commands.add_parser("events", help="watch the event streams (needs REDIS_URL)")
+    )
+    demo = commands.add_parser(
+        "demo", help="run the gateway with the demo data and a host site that embeds two dashboards"
+    )
+    demo.add_argument("--host", default="127.0.0.1", help="the gateway's address")
+    demo.add_argument("--port", type=int, default=8080, help="the gateway's port")
+    demo.add_argument("--host-port", type=int, default=8000, help="the host site's port (on localhost)")
+    demo.add_argument("--token-ttl", type=int, default=None, help="seconds the demo's guest tokens live")
     return parser
 
 
@@ -40,6 +54,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return serve(args.host, args.port, args.workers)
         if args.command == "tenants":
             return tenants_cli.run(args)
+        if args.command == "events":
+            return events_cli.run(args)
+        if args.command == "demo":
+            return run_demo(
+                host=args.host, port=args.port, host_port=args.host_port, token_ttl=args.token_ttl
+            )
         return rewrite_cli.run(args)
     except ConfigError as exc:
         print(f"gateway: {exc}", file=sys.stderr)
@@ -63,6 +83,8 @@ def serve(host: str, port: int, workers: int) -> int:
     server_config = serving.uvicorn_config(host=host, port=port, workers=workers, shutdown=shutdown)
     # Migrate once here so that several workers do not race to do it.
     asyncio.run(_migrate(config))
+    if _wants_demo(config):
+        _print_demo_guide(asyncio.run(prepare_demo(config)), host, port)
     logging.getLogger("gateway").info(
         "gateway (%s) on http://%s:%d  health: /healthz  ready: /readyz  metrics: /metrics  "
         "API description: /openapi.json",
@@ -72,6 +94,31 @@ def serve(host: str, port: int, workers: int) -> int:
     )
     serving.serve(server_config, shutdown)
     return 0
+
+
+def _wants_demo(config: Config) -> bool:
+    """Nothing configured (development, the default registry file) and nothing onboarded yet."""
+    return (
+        config.environment == "development"
+        and not os.environ.get("GATEWAY_DATABASE_URL")
+        and asyncio.run(registry_is_empty(config))
+    )
+
+
+def _print_demo_guide(tenants: Sequence[DemoTenantAccess], host: str, port: int) -> None:
+    base = f"http://{host}:{port}"
+    slugs = ", ".join(tenant.slug for tenant in tenants)
+    lines = [f"The registry was empty: loaded the demo ({DEMO_FILE}; tenants {slugs})."]
+    for tenant in tenants:
+        lines += [
+            f"  {tenant.name}: embedded page {base}/embedded/{tenant.dashboard_uuid}",
+            f"    host app, secret shown once: client_id={tenant.client_id} "
+            f"client_secret={tenant.client_secret}",
+        ]
+    lines.append(
+        f"  Access token: curl -u CLIENT_ID:CLIENT_SECRET -d grant_type=client_credentials {base}/oauth/token"
+    )
+    print("\n".join(lines), file=sys.stderr)
 
 
 async def _migrate(config: Config) -> None:

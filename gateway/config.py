@@ -72,6 +72,20 @@ class Config:
     revocation_fail_open: bool = False
     mint_rate_limit_per_minute: int = 600
     access_token_ttl_seconds: int = 600
+    # Event streams are trimmed on every publish to about this many entries and this age (0: any age).
+    events_maxlen: int = 100_000
+    events_max_age_seconds: float = 7 * 24 * 3600.0
+    # Webhook deliveries: attempts before the dead-letter stream, the backoff's base, and how long a
+    # replica's unfinished deliveries wait before another replica takes them over.
+    webhook_max_attempts: int = 8
+    webhook_backoff_seconds: float = 1.0
+    webhook_claim_idle_seconds: float = 30.0
+    # Webhooks may target http and loopback/private/link-local addresses: for tests and internal networks.
+    webhook_allow_private: bool = False
+    # Session mode of embedding: ticket life, idle and absolute session timeouts (gateway.sessions).
+    session_ticket_seconds: float = 60.0
+    session_idle_seconds: float = 900.0
+    session_max_seconds: float = 28800.0
 
     @property
     def production(self) -> bool:
@@ -109,6 +123,17 @@ class Config:
             revocation_fail_open=_flag(env, "GATEWAY_REVOCATION_FAIL_OPEN"),
             mint_rate_limit_per_minute=int(_positive_float(env, "GATEWAY_MINT_RATE_LIMIT", 600)),
             access_token_ttl_seconds=int(_positive_float(env, "GATEWAY_ACCESS_TOKEN_TTL", 600)),
+            events_maxlen=int(_positive_float(env, "GATEWAY_EVENTS_MAXLEN", 100_000)),
+            events_max_age_seconds=_non_negative_float(
+                env, "GATEWAY_EVENTS_MAX_AGE_SECONDS", 7 * 24 * 3600.0
+            ),
+            webhook_max_attempts=int(_positive_float(env, "GATEWAY_WEBHOOK_MAX_ATTEMPTS", 8)),
+            webhook_backoff_seconds=_positive_float(env, "GATEWAY_WEBHOOK_BACKOFF_SECONDS", 1.0),
+            webhook_claim_idle_seconds=_positive_float(env, "GATEWAY_WEBHOOK_CLAIM_IDLE_SECONDS", 30.0),
+            webhook_allow_private=_flag(env, "GATEWAY_WEBHOOK_ALLOW_PRIVATE"),
+            session_ticket_seconds=_positive_float(env, "GATEWAY_SESSION_TICKET_SECONDS", 60.0),
+            session_idle_seconds=_positive_float(env, "GATEWAY_SESSION_IDLE_SECONDS", 900.0),
+            session_max_seconds=_positive_float(env, "GATEWAY_SESSION_MAX_SECONDS", 28800.0),
         )
         config.check()
         return config
@@ -177,6 +202,17 @@ def _positive_float(env: Mapping[str, str], name: str, default: float) -> float:
     if not value > 0:
         raise ConfigError(f"{name} must be positive, not {raw!r}")
     return value
+
+
+def _non_negative_float(env: Mapping[str, str], name: str, default: float) -> float:
+    """Like `_positive_float`, where 0 is allowed too (it means "no limit")."""
+    raw = env.get(name, "").strip()
+    try:
+        if raw and float(raw) == 0:
+            return 0.0
+    except ValueError:
+        pass  # reported as not a number below
+    return _positive_float(env, name, default)
 
 
 def _flag(env: Mapping[str, str], name: str) -> bool:

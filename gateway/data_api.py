@@ -10,25 +10,21 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Annotated, Any, Final
+from typing import Annotated, Final
 
 from pydantic import Field, StringConstraints
-from sqlglot import exp
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
-from gateway.chart_sql import chart_query
 from gateway.dashboards import ResourceForbidden, token_lists_dashboard
 from gateway.events.bus import Event, EventBus
 from gateway.filter_spec import FilterSpec, StrictModel
 from gateway.guest_auth import guest_claims
 from gateway.metrics import Metrics
-from gateway.result_cache import ResultCache, result_key
-from gateway.rls.catalog import Catalog
+from gateway.query_plans import ChartNotSupported, Plan, QueryPlans, row_limit
+from gateway.result_cache import ResultCache
 from gateway.rls.errors import ClauseError, RlsError
-from gateway.rls.rewrite import RewriteCache
-from gateway.row_policy import catalog_for, dataset_predicate
 from gateway.tenant_snapshot import TenantSnapshot, TenantSnapshots
 from gateway.tokens.claims import GuestClaims
 from gateway.tokens.verify import TokenVerifier
@@ -66,6 +62,11 @@ class BadFilter(ApiError):
     status = 422
 
 
+class FilterCacheUnavailable(ApiError):
+    status = 503
+    code = "filter_cache_unavailable"
+
+
 class WarehouseFailed(ApiError):
     status = 502
     code = "warehouse_error"
@@ -84,7 +85,7 @@ class DataApi:
         verifier: TokenVerifier,
         connectors: Connectors,
         results: ResultCache,
-        rewrites: RewriteCache,
+        plans: QueryPlans,
         bus: EventBus,
         metrics: Metrics,
         max_body_bytes: int,
@@ -93,9 +94,10 @@ class DataApi:
         self._verifier = verifier
         self._connectors = connectors
         self._results = results
-        self._rewrites = rewrites
+        self._plans = plans
         self._bus = bus
         self._metrics = metrics
+        self._count_result_lookup = metrics.cache_lookup_counter("result")
         self._max_body_bytes = max_body_bytes
 
     def routes(self) -> list[Route]:
@@ -108,41 +110,16 @@ class DataApi:
         claims = await guest_claims(request, self._verifier)
         body = validate(ChartDataRequest, await read_json(request, max_bytes=self._max_body_bytes))
         snapshot = await self._snapshots.active(claims.tenant_id)
-        tenant = snapshot.tenant
         chart = self._granted_chart(claims, snapshot, body)
-        dataset = snapshot.dataset(chart.dataset)
-        if chart.query is None:
-            raise BadFilter("charts written as SQL are not served yet", code="chart_not_supported")
-        limit = _row_limit(body.row_limit, chart.query.get("row_limit"), tenant.row_limit)
-        filters = snapshot.row_filters
         try:
-            query = chart_query(chart.query, dataset, user_filters=body.filters, row_limit=limit)
+            plan = await self._plans.chart(snapshot, claims, chart, body.filters, body.row_limit)
         except ClauseError as exc:
             raise BadFilter(exc.message, code=exc.code, field="filters") from None
-        try:
-            if dataset.table_ref is None:
-                # A virtual dataset's own rules filter its rows; the tables inside it are filtered
-                # by theirs through the catalog.
-                predicate = dataset_predicate(dataset, claims, filters)
-                if predicate is not None:
-                    query = query.where(exp.paren(predicate, copy=False), copy=False)
-                readable = list(snapshot.datasets)
-            else:
-                readable = [dataset]
-            catalog = catalog_for(
-                readable,
-                claims,
-                filters,
-                warehouse=dataset.warehouse,
-                dialect=dataset.dialect,
-                default_schema=snapshot.default_schema(dataset.warehouse, dataset.dialect),
-            )
+        except ChartNotSupported as exc:
+            raise BadFilter(str(exc), code="chart_not_supported") from None
         except RlsError as exc:
-            raise RowPolicyRefused(exc.message, code=exc.code) from None
-        return await self._answer(
-            claims, snapshot, dataset.warehouse, dataset.dialect, query.sql(dataset.dialect), catalog, limit,
-            force=body.force, audit={"chart": chart.id, "dataset": dataset.name},
-        )  # fmt: skip
+            raise _refusal(exc) from None
+        return await self._answer(claims, snapshot, plan, force=body.force)
 
     async def query(self, request: Request) -> Response:
         claims = await guest_claims(request, self._verifier)
@@ -160,23 +137,12 @@ class DataApi:
             raise BadFilter(
                 "the token's datasets live in several warehouses; query one", code="several_warehouses"
             )
-        warehouse, dialect = tables[0].warehouse, tables[0].dialect
+        limit = row_limit(body.row_limit, None, snapshot.tenant.row_limit)
         try:
-            catalog = catalog_for(
-                tables,
-                claims,
-                snapshot.row_filters,
-                warehouse=warehouse,
-                dialect=dialect,
-                default_schema=snapshot.default_schema(warehouse, dialect),
-            )
+            plan = await self._plans.query(snapshot, claims, tables, body.sql, limit)
         except RlsError as exc:
-            raise RowPolicyRefused(exc.message, code=exc.code) from None
-        limit = _row_limit(body.row_limit, None, snapshot.tenant.row_limit)
-        return await self._answer(
-            claims, snapshot, warehouse, dialect, body.sql, catalog, limit, force=False,
-            audit={"datasets": sorted(d.name for d in tables)},
-        )  # fmt: skip
+            raise _refusal(exc) from None
+        return await self._answer(claims, snapshot, plan, force=False)
 
     @staticmethod
     def _granted_chart(claims: GuestClaims, snapshot: TenantSnapshot, body: ChartDataRequest) -> Chart:
@@ -206,54 +172,41 @@ class DataApi:
         raise refused
 
     async def _answer(
-        self,
-        claims: GuestClaims,
-        snapshot: TenantSnapshot,
-        warehouse: str,
-        dialect: str,
-        sql: str,
-        catalog: Catalog,
-        row_limit: int,
-        *,
-        force: bool,
-        audit: dict[str, Any],
+        self, claims: GuestClaims, snapshot: TenantSnapshot, plan: Plan, *, force: bool
     ) -> Response:
-        try:
-            rewritten = self._rewrites.rewrite_sql(sql, dialect=dialect, catalog=catalog)
-        except RlsError as exc:
-            raise RowPolicyRefused(exc.message, code=exc.code) from None
         tenant = snapshot.tenant
-        key = result_key(tenant.id, warehouse, rewritten, row_limit)
         started = time.perf_counter()
-        cached = None if force else await self._results.get(key)
+        cached = None if force else await self._results.get(plan.result_key)
         if not force:
-            self._metrics.cache_requests.labels("result", "miss" if cached is None else "hit").inc()
+            self._count_result_lookup(cached is not None)
         if cached is None:
-            result = await self._run(snapshot, warehouse, dialect, rewritten, row_limit)
-            answer: dict[str, Any] = {
-                "columns": [{"name": c.name, "type": c.type} for c in result.columns],
-                "rows": result.rows,
-                "rowcount": result.rowcount,
-            }
-            await self._results.put(key, answer, ttl_seconds=tenant.result_cache_ttl_seconds)
+            result = await self._run(snapshot, plan)
+            answer = await self._results.put(
+                plan.result_key,
+                {
+                    "columns": [{"name": c.name, "type": c.type} for c in result.columns],
+                    "rows": result.rows,
+                    "rowcount": result.rowcount,
+                },
+                ttl_seconds=tenant.result_cache_ttl_seconds,
+            )
+            rows = result.rowcount
         else:
             answer = cached
+            rows = int(answer[answer.rindex(":") + 1 : -1])  # the entry ends with "rowcount":N}
         elapsed_ms = round((time.perf_counter() - started) * 1000, 3)
-        rows = int(answer["rowcount"])
-        await self._audit(claims, tenant, catalog, rows, elapsed_ms, cached is not None, audit)
-        return JSONResponse(
-            {**answer, "cached": cached is not None, "query_ms": elapsed_ms}, headers=NO_STORE
-        )
+        await self._audit(claims, tenant, plan, rows, elapsed_ms, cached is not None)
+        # The stored answer is JSON text: complete it rather than parse and serialise it again.
+        suffix = f',"cached":{"true" if cached is not None else "false"},"query_ms":{elapsed_ms}}}'
+        return Response(answer[:-1] + suffix, media_type="application/json", headers=NO_STORE)
 
-    async def _run(
-        self, snapshot: TenantSnapshot, warehouse: str, connector: str, sql: str, row_limit: int
-    ) -> Result:
+    async def _run(self, snapshot: TenantSnapshot, plan: Plan) -> Result:
         seconds = snapshot.tenant.query_timeout_seconds
         try:
-            url = snapshot.warehouse_url(warehouse)
-            with self._metrics.warehouse_query_seconds.labels(connector).time():
+            url = snapshot.warehouse_url(plan.warehouse)
+            with self._metrics.warehouse_query_seconds.labels(plan.dialect).time():
                 return await self._connectors.get(url).execute(
-                    sql, row_limit=row_limit, timeout=float(seconds)
+                    plan.sql, row_limit=plan.row_limit, timeout=float(seconds)
                 )
         except RegistryError as exc:
             raise WarehouseFailed(f"the warehouse cannot be reached: {exc.message}") from None
@@ -265,23 +218,16 @@ class DataApi:
             raise WarehouseFailed(f"the warehouse failed: {exc}") from None
 
     async def _audit(
-        self,
-        claims: GuestClaims,
-        tenant: Tenant,
-        catalog: Catalog,
-        rows: int,
-        elapsed_ms: float,
-        cached: bool,
-        details: dict[str, Any],
+        self, claims: GuestClaims, tenant: Tenant, plan: Plan, rows: int, elapsed_ms: float, cached: bool
     ) -> None:
         payload = {
             "sub": claims.subject,
             "jti": claims.token_id,
-            "predicate_hash": catalog.fingerprint,
+            "predicate_hash": plan.predicate_hash,
             "rows": rows,
             "ms": elapsed_ms,
             "cached": cached,
-            **details,
+            **plan.audit,
         }
         try:
             await self._bus.publish("audit", Event("data.query", tenant.id, payload))
@@ -289,5 +235,8 @@ class DataApi:
             logger.exception("could not record the data.query audit event")
 
 
-def _row_limit(requested: int | None, chart_limit: int | None, tenant_limit: int) -> int:
-    return min(limit for limit in (requested, chart_limit, tenant_limit) if limit is not None)
+def _refusal(exc: RlsError) -> ApiError:
+    """A rewriter or resolution refusal: 403 with its code; 503 when the filter cache is unreachable."""
+    if exc.code == "cache_unavailable":
+        return FilterCacheUnavailable("resolved filters cannot be read; try again shortly")
+    return RowPolicyRefused(exc.message, code=exc.code)

@@ -60,6 +60,16 @@ def bind_tenant(tenant_id: str) -> None:
 class JsonFormatter(logging.Formatter):
     """A record as one line of JSON: timestamp, level, logger, message, and the request's fields."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # The lines never show the caller's file and line, thread or process: skip gathering them
+        # for every record (the logging module's documented optimisation switches). Set here
+        # because this formatter is made in every process that logs JSON, workers included.
+        logging._srcfile = None
+        logging.logThreads = False
+        logging.logProcesses = False
+        logging.logMultiprocessing = False
+
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
             "timestamp": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
@@ -95,7 +105,7 @@ LOG_CONFIG: Final[dict[str, Any]] = {
         # uvicorn's own messages go through the root handler, as JSON like every other line.
         "uvicorn": {"handlers": [], "propagate": True},
         "uvicorn.error": {"handlers": [], "propagate": True},
-        # Replaced by gateway.web.access_log (JSON, with the request id and the route template).
+        # Replaced by gateway.web.request_observer (JSON, with the request id and the route template).
         "uvicorn.access": {"handlers": [], "propagate": False},
         # One line per alembic plugin in every process that loads alembic: noise.
         "alembic.runtime.plugins": {"level": "WARNING"},

@@ -10,11 +10,12 @@ tenant, a token or a user: a caller cannot create series.
 Series, and who fills them:
 
 - `gateway_http_requests_total{route,method,status}`, `gateway_http_request_duration_seconds{route,method}`:
-  every HTTP request (gateway.web.request_metrics); `route` is `unmatched` when no route matched.
+  every HTTP request (gateway.web.request_observer); `route` is `unmatched` when no route matched.
 - `gateway_tokens_minted_total`, `gateway_tokens_verified_total`, `gateway_tokens_rejected_total{reason}`:
   the guest-token endpoints; `reason` is the refusal's `TokenError` code.
 - `gateway_cache_requests_total{cache,outcome}`: cache lookups, `outcome` `hit` or `miss`; defined here,
-  filled by the data plane's rewrite and result caches (the verified-token cache does not expose its hits).
+  filled by the data plane's plan, rewrite and result caches (the verified-token cache does not expose
+  its hits).
 - `gateway_warehouse_query_seconds{connector}`: defined here, filled by the data plane's connectors.
 - `gateway_redis_errors_total`: Redis failures that reached a request or the readiness probe (failures the
   revocation store absorbs show as `gateway_tokens_rejected_total{reason="revocation_unavailable"}`).
@@ -27,6 +28,7 @@ worker per pod (scale with replicas) for complete numbers.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Final
 
 from prometheus_client import (
@@ -74,7 +76,7 @@ class Metrics:
         )
         self.cache_requests = Counter(
             "gateway_cache_requests",
-            "Cache lookups by cache (rewrite, result) and outcome (hit, miss)",
+            "Cache lookups by cache (plan, rewrite, result) and outcome (hit, miss)",
             ["cache", "outcome"],
             registry=registry,
         )
@@ -93,14 +95,27 @@ class Metrics:
             "Seconds between an event's publication and its application by this replica (last event)",
             registry=registry,
         )
+        self._request_children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
         self.ready = Gauge(
             "gateway_ready", "1 when the last readiness check passed, 0 otherwise", registry=registry
         )
 
+    def cache_lookup_counter(self, cache: str) -> Callable[[bool], None]:
+        """A `hit -> None` callback counting one cache's lookups (label children bound once)."""
+        hit, miss = self.cache_requests.labels(cache, "hit"), self.cache_requests.labels(cache, "miss")
+        return lambda found: (hit if found else miss).inc()
+
     def observe_request(self, *, route: str, method: str, status: int, seconds: float) -> None:
-        method = method if method in _METHODS else "other"
-        self.http_requests.labels(route=route, method=method, status=str(status)).inc()
-        self.http_request_duration.labels(route=route, method=method).observe(seconds)
+        # Label children looked up once per (route, method, status): routes are templates, so few.
+        known = method if method in _METHODS else "other"
+        children = self._request_children.get((route, known, status))
+        if children is None:
+            children = self._request_children[(route, known, status)] = (
+                self.http_requests.labels(route=route, method=known, status=str(status)),
+                self.http_request_duration.labels(route=route, method=known),
+            )
+        children[0].inc()
+        children[1].observe(seconds)
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

@@ -11,6 +11,7 @@ from gateway import __version__
 from gateway.data_api import ChartDataRequest, QueryRequest
 from gateway.guest_tokens import RevokeRequest
 from gateway.mint_request import GuestTokenRequest
+from gateway.session_routes import TicketRedemption
 
 ERROR_SCHEMA = {
     "type": "object",
@@ -177,7 +178,44 @@ def data_plane_paths() -> tuple[dict[str, Any], dict[str, Any]]:
                 parameters=[{"name": "ref", "in": "path", "required": True, "schema": {"type": "string"}}],
             )
         },
+        "/api/v1/embed/ticket": {
+            "post": _operation(
+                "Session mode: trade a guest token for a one-time ticket (server to server, no CORS)",
+                "embedded",
+                {
+                    "200": '{"ticket", "expires_in"}: usable once, within expires_in seconds (60).',
+                    "401": "Guest token refused.",
+                    "403": "origin_forbidden.",
+                },
+                security=[{"guestToken": []}],
+            )
+        },
+        "/embedded/session": {
+            "post": _operation(
+                "Session mode: the embedded page redeems a ticket for a session cookie",
+                "embedded",
+                {
+                    "200": '{"csrf_token", "expires_at"} and the cookie __Host-gw_session (Secure, HttpOnly, '
+                    "SameSite=None, Partitioned); send X-CSRF-Token on POSTs made with it.",
+                    "401": "ticket_invalid (unknown, used or expired), or the token's own refusal.",
+                    "403": "origin_forbidden: only the gateway's own page may open a session.",
+                },
+                requestBody=_json_body(TicketRedemption, schemas),
+            )
+        },
+        "/embedded/logout": {
+            "post": _operation(
+                "Session mode: end the session and clear its cookie",
+                "embedded",
+                {"204": "Ended (or there was none).", "403": "csrf_failed or origin_forbidden."},
+                security=[{"sessionCookie": []}],
+            )
+        },
     }
+    for path in ("/api/v1/chart/data", "/api/v1/query", "/api/v1/dashboard/{ref}"):
+        for operation in paths[path].values():
+            # Session mode: the cookie instead of the bearer token (with X-CSRF-Token on POST).
+            operation["security"] = [*operation["security"], {"sessionCookie": []}]
     return paths, schemas
 
 
@@ -205,6 +243,12 @@ def build_document(sections: Iterable[tuple[dict[str, Any], dict[str, Any]]]) ->
                 "adminToken": {"type": "http", "scheme": "bearer", "description": "GATEWAY_ADMIN_TOKEN"},
                 "accessToken": {"type": "http", "scheme": "bearer", "description": "From /oauth/token"},
                 "guestToken": {"type": "http", "scheme": "bearer", "description": "A guest token"},
+                "sessionCookie": {
+                    "type": "apiKey",
+                    "in": "cookie",
+                    "name": "__Host-gw_session",
+                    "description": "Session mode, from POST /embedded/session",
+                },
             },
         },
     }

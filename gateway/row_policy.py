@@ -4,19 +4,38 @@ dataset into the catalog the SQL rewriter enforces.
 Two datasets over one table both restrict it: their predicates are AND-ed, never left to
 whichever is listed last. Anything that cannot be resolved (a bad clause, a missing template
 attribute) raises, and the request is refused.
+
+Resolved predicates are cached (design section 4) by (tenant, registry version, fingerprint of the
+token's rules and user, dataset): in process, and in Redis when configured so that every replica
+shares them, for no longer than the token lives. The registry version in the key makes a filter
+change a miss everywhere at once; a Redis failure refuses the request.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
+from typing import Final
 
+from redis.asyncio import Redis
 from sqlglot import exp
 
+from gateway.rls.cache import PredicateCache, PredicateKey
 from gateway.rls.catalog import Catalog
 from gateway.rls.clause import parse_clause
-from gateway.rls.resolve import FilterType, TenantFilter, User, resolve_predicate, token_rules
+from gateway.rls.resolve import (
+    FilterType,
+    TenantFilter,
+    User,
+    resolve_predicate,
+    rules_fingerprint,
+    token_rules,
+)
+from gateway.tenant_snapshot import TenantSnapshot
 from gateway.tokens.claims import GuestClaims
 from tenants.store import Dataset, RowFilter
+
+_FINGERPRINTS: Final = 4096
 
 
 def user_of(claims: GuestClaims) -> User:
@@ -52,6 +71,80 @@ def dataset_predicate(dataset: Dataset, claims: GuestClaims, filters: Sequence[R
     )
 
 
+class RowPolicies:
+    """The catalog a token gets, built from cached resolved predicates."""
+
+    def __init__(self, redis: Redis | None, *, prefix: str) -> None:
+        self._redis = redis
+        self._prefix = f"{prefix}rls:predicate"
+        self._caches: dict[str, PredicateCache] = {}  # per dialect: entries are stored as its SQL
+        self._fingerprints: OrderedDict[str, str] = OrderedDict()  # by token id
+
+    def fingerprint(self, claims: GuestClaims) -> str:
+        """The hash of the token's rules and user: what its resolved predicates depend on besides the
+        registry. A token's claims never change, so it is computed once per token."""
+        known = self._fingerprints.get(claims.token_id)
+        if known is None:
+            known = self._fingerprints[claims.token_id] = rules_fingerprint(claims.rls_rules, user_of(claims))
+            if len(self._fingerprints) > _FINGERPRINTS:
+                self._fingerprints.popitem(last=False)
+        return known
+
+    async def predicate(
+        self, snapshot: TenantSnapshot, claims: GuestClaims, dataset: Dataset
+    ) -> exp.Expr | None:
+        """The predicate restricting `dataset` for this token's user (a copy the caller may own)."""
+        cache = self._caches.get(dataset.dialect)
+        if cache is None:
+            cache = self._caches[dataset.dialect] = PredicateCache(
+                self._redis, dialect=dataset.dialect, prefix=self._prefix
+            )
+        tenant = snapshot.tenant
+        key = PredicateKey(tenant.id, tenant.registry_version, self.fingerprint(claims), dataset.name)
+        predicate = await cache.get_or_resolve(
+            key,
+            expires_at=claims.expires_at,
+            resolve=lambda: dataset_predicate(dataset, claims, snapshot.row_filters),
+        )
+        return predicate.copy() if predicate is not None else None
+
+    async def catalog(
+        self,
+        snapshot: TenantSnapshot,
+        claims: GuestClaims,
+        datasets: Sequence[Dataset],
+        *,
+        warehouse: str,
+        dialect: str,
+    ) -> Catalog:
+        """The tables of those `datasets` that are tables of `warehouse`, each with its resolved filter;
+        no other table can be read through the catalog."""
+        predicates = [
+            (dataset, await self.predicate(snapshot, claims, dataset))
+            for dataset in datasets
+            if dataset.table_ref is not None and dataset.warehouse == warehouse
+        ]
+        return build_catalog(
+            predicates,
+            dialect=dialect,
+            default_schema=snapshot.default_schema(warehouse, dialect),
+        )
+
+
+def build_catalog(
+    predicates: Sequence[tuple[Dataset, exp.Expr | None]], *, dialect: str, default_schema: str | None
+) -> Catalog:
+    by_table: dict[str, list[exp.Expr | None]] = {}
+    for dataset, predicate in predicates:
+        assert dataset.table_ref is not None
+        by_table.setdefault(_table_key(dataset.table_ref, dialect), []).append(predicate)
+    return Catalog.build(
+        {table: _all_of(predicates) for table, predicates in by_table.items()},
+        dialect=dialect,
+        default_schema=default_schema,
+    )
+
+
 def catalog_for(
     datasets: Sequence[Dataset],
     claims: GuestClaims,
@@ -61,17 +154,13 @@ def catalog_for(
     dialect: str,
     default_schema: str | None = None,
 ) -> Catalog:
-    """The tables of those `datasets` that are tables of `warehouse`, each with its resolved filter;
-    no other table can be read through the catalog."""
-    by_table: dict[str, list[exp.Expr | None]] = {}
-    for dataset in datasets:
-        if dataset.table_ref is None or dataset.warehouse != warehouse:
-            continue
-        by_table.setdefault(_table_key(dataset.table_ref, dialect), []).append(
-            dataset_predicate(dataset, claims, filters)
-        )
-    return Catalog.build(
-        {table: _all_of(predicates) for table, predicates in by_table.items()},
+    """`RowPolicies.catalog` without caches."""
+    return build_catalog(
+        [
+            (dataset, dataset_predicate(dataset, claims, filters))
+            for dataset in datasets
+            if dataset.table_ref is not None and dataset.warehouse == warehouse
+        ],
         dialect=dialect,
         default_schema=default_schema,
     )

@@ -2,11 +2,13 @@
 
 The verifier consults this synchronously on every request (no I/O); it is filled from the registry
 on demand (an unknown `kid` loads its tenant once) and refreshed by `config` events, so a rotation
-or a suspension made through any replica reaches this one without a restart.
+or a suspension made through any replica reaches this one without a restart; after an event-feed
+outage, `reconcile` reloads the tenants whose registry version moved meanwhile.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from gateway.tokens.jwks import build_jwks
@@ -24,23 +26,47 @@ class TenantKeys:
         self.keyring = KeyRing(self._load_kid)
         self._statuses: dict[str, TenantStatus] = {}
         self._signing: dict[str, SigningKey] = {}
+        # The registry version each loaded tenant was read at.
+        self._versions: dict[str, int] = {}
+        self._reconciliations = 0
 
     def tenant_status(self, tenant_id: str) -> TenantStatus:
         return self._statuses.get(tenant_id, "unknown")
 
     async def load_tenant(self, tenant_id: str) -> None:
-        """(Re)load one tenant's status and verification keys from the registry."""
-        try:
-            tenant = await self._store.tenant(tenant_id)
-        except NotFound:
-            self.forget(tenant_id)
-            return
-        keys = [await self._verification_key(stored) for stored in await self._store.signing_keys(tenant.id)]
+        """(Re)load one tenant's status and verification keys from the registry.
+
+        A load that overlaps a `reconcile` reads again: what it read may predate a change that the
+        reconciliation, not knowing this load, cannot catch.
+        """
+        while True:
+            reconciliations = self._reconciliations
+            try:
+                tenant = await self._store.tenant(tenant_id)
+            except NotFound:
+                self.forget(tenant_id)
+                return
+            stored_keys = await self._store.signing_keys(tenant.id)
+            keys = [await self._verification_key(stored) for stored in stored_keys]
+            if reconciliations == self._reconciliations:
+                break
         self._signing.pop(tenant.id, None)
         self._statuses[tenant.id] = "active" if tenant.active else "suspended"
         self.keyring.replace_tenant_keys(tenant.id, keys)
+        self._versions[tenant.id] = tenant.registry_version
+
+    async def reconcile(self, registry_versions: Mapping[str, int]) -> None:
+        """Reload every loaded tenant whose registry version is not the one it was read at; forget
+        those gone from the registry."""
+        self._reconciliations += 1
+        for tenant_id, version in list(self._versions.items()):
+            if tenant_id not in registry_versions:
+                self.forget(tenant_id)
+            elif registry_versions[tenant_id] != version:
+                await self.load_tenant(tenant_id)
 
     def forget(self, tenant_id: str) -> None:
+        self._versions.pop(tenant_id, None)
         self._statuses.pop(tenant_id, None)
         self._signing.pop(tenant_id, None)
         self.keyring.drop_tenant(tenant_id)

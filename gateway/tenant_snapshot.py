@@ -1,5 +1,6 @@
 """One tenant's registry as the data plane reads it on every request: loaded once, kept in memory,
-dropped when a `config` event says the tenant changed.
+dropped when a `config` event says the tenant changed, or when a comparison of registry versions
+after an event-feed outage says it may have (`reconcile`).
 
 This is what keeps registry reads off the hot path. A load racing a change cannot install a stale
 snapshot: every invalidation bumps a counter, and a load that finishes after one is discarded.
@@ -82,9 +83,21 @@ class TenantSnapshots:
         self._generations[tenant_id] = self._generations.get(tenant_id, 0) + 1
         self._snapshots.pop(tenant_id, None)
 
-    def invalidate_all(self) -> None:
-        for tenant_id in {*self._snapshots, *self._loading}:
+    def reconcile(self, registry_versions: Mapping[str, int]) -> set[str]:
+        """Drop exactly the snapshots that may be stale: those loaded at another registry version than
+        `registry_versions` (read after the event feed was back), those of tenants no longer in the
+        registry, and loads still in flight (which version they read is not known yet). Returns the
+        tenants dropped.
+        """
+        stale = {
+            tenant_id
+            for tenant_id, snapshot in self._snapshots.items()
+            if registry_versions.get(tenant_id) != snapshot.tenant.registry_version
+        }
+        stale.update(self._loading)
+        for tenant_id in stale:
             self.invalidate(tenant_id)
+        return stale
 
     async def _load(self, tenant_id: str) -> TenantSnapshot:
         # Concurrent misses share one load (a burst of requests after a change costs one reload).

@@ -21,7 +21,7 @@ from tenants.admin_auth import AdminAuthMiddleware
 from tenants.errors import NotFound
 from tenants.registry import IdempotencyKey, Outcome, Registry, request_hash
 from tenants.resources import NESTED, TENANTS, Resource
-from tenants.schemas import KeyRotation
+from tenants.schemas import ActionBody, KeyRotation
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 ADMIN_PREFIX: Final = "/api/v1/tenants"
@@ -142,6 +142,28 @@ def key_rotation_endpoint(registry: Registry, *, max_bytes: int) -> Endpoint:
     return endpoint
 
 
+DATASET_REFRESH_PATH: Final = ADMIN_PREFIX + "/{tenant}/datasets/{ref}/refresh-columns"
+WEBHOOK_ROTATION_PATH: Final = ADMIN_PREFIX + "/{tenant}/webhooks/{ref}/rotate-secret"
+ItemAction = Callable[..., Awaitable[Outcome]]
+
+
+def item_action_endpoint(action: ItemAction, *, max_bytes: int) -> Endpoint:
+    """POST on an item's action: no body (an empty object at most), If-Match honoured."""
+
+    async def endpoint(request: Request) -> Response:
+        if request.headers.get("content-length", "0") != "0" or "content-type" in request.headers:
+            validate(ActionBody, await read_json(request, max_bytes=max_bytes))
+        return _respond(
+            await action(
+                _path_ref(request, "tenant"),
+                _path_ref(request, "ref"),
+                if_match=request.headers.get("if-match"),
+            )
+        )
+
+    return endpoint
+
+
 def routes(registry: Registry, *, max_bytes: int, admin_token: Secret) -> list[Route]:
     """Every onboarding route, each behind the admin token."""
     admin = [Middleware(AdminAuthMiddleware, token=admin_token)]
@@ -151,7 +173,19 @@ def routes(registry: Registry, *, max_bytes: int, admin_token: Secret) -> list[R
             key_rotation_endpoint(registry, max_bytes=max_bytes),
             methods=["POST"],
             middleware=admin,
-        )
+        ),
+        Route(
+            DATASET_REFRESH_PATH,
+            item_action_endpoint(registry.refresh_columns, max_bytes=max_bytes),
+            methods=["POST"],
+            middleware=admin,
+        ),
+        Route(
+            WEBHOOK_ROTATION_PATH,
+            item_action_endpoint(registry.rotate_webhook_secret, max_bytes=max_bytes),
+            methods=["POST"],
+            middleware=admin,
+        ),
     ]
     for resource in (TENANTS, *NESTED):
         collection, item = resource_paths(resource)

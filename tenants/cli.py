@@ -16,9 +16,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from gateway.config import Config
-from gateway.events.bus import EventBus
-from gateway.events.memory import InProcessBus
-from gateway.events.redis_streams import RedisStreamsBus
+from gateway.events.redis_streams import configured_bus
 from gateway.tokens.keys import ALGORITHMS
 from gateway.web.bodies import validate
 from gateway.web.errors import ApiError
@@ -74,11 +72,7 @@ async def _run(args: argparse.Namespace, config: Config) -> Any:
     )
     try:
         await migrate(engine)
-        bus: EventBus = (
-            RedisStreamsBus(redis, prefix=config.redis_prefix, read_timeout=config.redis_timeout_seconds)
-            if redis is not None
-            else InProcessBus()
-        )
+        bus = configured_bus(config, redis)
         registry = Registry(session_factory(engine), SecretBox(config.effective_secret_key().reveal()), bus)
         if args.tenants_command == "create":
             fields = {"slug": args.slug, "name": args.name, "origins": args.origin}

@@ -172,7 +172,8 @@ class Chart(Timestamped, Base):
     dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id"), index=True)
     title: Mapped[str] = mapped_column(String(200))
     viz_type: Mapped[str] = mapped_column(String(32))
-    query: Mapped[dict[str, Any] | None] = mapped_column()
+    # SQL NULL, not JSON null, for a chart written as SQL: the check constraint below reads it.
+    query: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
     sql: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (CheckConstraint("(query IS NULL) <> (sql IS NULL)", name="query_xor_sql"),)
@@ -244,3 +245,18 @@ class IdempotencyRecord(Base):
     # Encrypted: the first answer to creating an app holds its one-time client secret.
     response_encrypted: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class Webhook(Timestamped, Base):
+    """An endpoint of a tenant's that receives its audit events; the signing secret is encrypted."""
+
+    __tablename__ = "webhooks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[str] = _tenant_fk()
+    url: Mapped[str] = mapped_column(String(2048))
+    # Audit event types, or ["*"] for every one.
+    event_types: Mapped[list[Any]] = mapped_column()
+    description: Mapped[str] = mapped_column(Text, default="")
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    secret_encrypted: Mapped[str] = mapped_column(Text)

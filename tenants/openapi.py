@@ -6,7 +6,14 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from tenants.api import KEY_ROTATION_PATH, collection_methods, item_methods, resource_paths
+from tenants.api import (
+    DATASET_REFRESH_PATH,
+    KEY_ROTATION_PATH,
+    WEBHOOK_ROTATION_PATH,
+    collection_methods,
+    item_methods,
+    resource_paths,
+)
 from tenants.resources import NESTED, TENANTS, Resource
 from tenants.schemas import KeyRotation
 
@@ -42,7 +49,42 @@ def onboarding_paths() -> tuple[dict[str, Any], dict[str, Any]]:
             "responses": {"201": {"description": "The new key.", "content": _json_object()}, **_ERRORS},
         }
     }
+    paths[DATASET_REFRESH_PATH] = _item_action(
+        "Read the dataset's columns from its warehouse again",
+        "Stores the table's (or the virtual dataset's) current column names and types. "
+        "422 table_not_found when the table is gone; 502 warehouse_error when the warehouse "
+        "cannot be reached; nothing changes in either case.",
+        "The dataset with its new columns.",
+        failures=("412", "502"),
+    )
+    paths[WEBHOOK_ROTATION_PATH] = _item_action(
+        "Replace the webhook's signing secret",
+        "The new secret signs every delivery from now on; it is in this answer only.",
+        "The webhook, with its new `secret`.",
+        failures=("412",),
+    )
     return paths, schemas
+
+
+def _item_action(summary: str, description: str, answer: str, *, failures: tuple[str, ...]) -> dict[str, Any]:
+    return {
+        "post": {
+            "summary": summary,
+            "description": description,
+            "tags": ["onboarding"],
+            "security": [{"adminToken": []}],
+            "parameters": [
+                _path_param("tenant", "The tenant's slug (its id works too)."),
+                _path_param("ref", "The item's identifier."),
+                {"name": "If-Match", "in": "header", "schema": {"type": "string"}},
+            ],
+            "responses": {
+                "200": {"description": answer, "content": _json_object()},
+                **{status: {"$ref": "#/components/responses/Error"} for status in failures},
+                **_ERRORS,
+            },
+        }
+    }
 
 
 def _body(model: type[BaseModel], schemas: dict[str, Any]) -> dict[str, Any]:

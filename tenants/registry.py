@@ -11,6 +11,7 @@ import base64
 import hashlib
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Final
@@ -22,11 +23,21 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
 from gateway.events.bus import Event, EventBus
-from tenants import models
+from tenants import models, schemas
 from tenants.crypto import SecretBox
 from tenants.errors import Conflict, Invalid, NotFound, PreconditionFailed
-from tenants.resources import KEYS, TENANTS, Resource, WriteContext, new_signing_key
-from tenants.store import as_utc, effective_key_status, tenant_ref_clause
+from tenants.introspection import ColumnIntrospection, Introspect
+from tenants.resources import (
+    DATASETS,
+    KEYS,
+    TENANTS,
+    WEBHOOKS,
+    Resource,
+    WriteContext,
+    WriteSettings,
+    new_signing_key,
+)
+from tenants.store import RegistryStore, as_utc, effective_key_status, tenant_ref_clause
 
 logger = logging.getLogger("tenants.registry")
 
@@ -87,10 +98,20 @@ def _decode_cursor(cursor: str, expected: type) -> Any:
 
 
 class Registry:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], box: SecretBox, bus: EventBus) -> None:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        box: SecretBox,
+        bus: EventBus,
+        *,
+        settings: WriteSettings | None = None,
+        introspect: Introspect | None = None,
+    ) -> None:
         self._sessions = sessions
         self._box = box
         self._bus = bus
+        self._settings = settings or WriteSettings()
+        self._introspection = ColumnIntrospection(sessions, RegistryStore(sessions, box), introspect)
 
     # reads
 
@@ -135,10 +156,11 @@ class Registry:
         )
         if idempotency is not None and (replay := await self._replay(scope, idempotency)) is not None:
             return replay
+        body = await resource.complete(body, tenant_ref=tenant_ref, introspection=self._introspection)
         try:
             async with self._sessions.begin() as session:
                 tenant = None if tenant_ref is None else await self._tenant(session, tenant_ref, lock=True)
-                ctx = WriteContext(session, self._box, tenant)
+                ctx = WriteContext(session, self._box, tenant, self._settings)
                 row, shown_once = await resource.create(ctx, body)
                 await session.flush()
                 tenant_id = tenant.id if tenant is not None else row.id
@@ -171,24 +193,68 @@ class Registry:
         for name, value in changes.items():
             if value is None and name not in resource.nullable:
                 raise Invalid(f"{name} cannot be null", field=name)
+
+        async def apply(ctx: WriteContext, row: Any) -> dict[str, Any]:
+            await resource.update(ctx, row, changes)
+            return {}
+
+        return await self._change(resource, tenant_ref, ref, apply, if_match=if_match, action="updated")
+
+    async def refresh_columns(self, tenant_ref: str, ref: str, *, if_match: str | None) -> Outcome:
+        """Read the dataset's columns from its warehouse again and store them."""
+        async with self._sessions() as session:
+            row = await self._find(session, DATASETS, tenant_ref, ref)
+            if not if_match_allows(if_match, etag_of(row)):
+                raise PreconditionFailed("If-Match does not match the current ETag; fetch it again")
+            seen = etag_of(row)
+            warehouse = await session.scalar(
+                select(models.Warehouse.name).where(models.Warehouse.id == row.warehouse_id)
+            )
+        assert warehouse is not None
+        columns = await self._introspection.columns(tenant_ref, warehouse, table=row.table_ref, sql=row.sql)
+        # Stored only if the dataset is still the one described: a concurrent change answers 412.
+        return await self.update(
+            DATASETS,
+            tenant_ref,
+            ref,
+            schemas.DatasetUpdate.model_validate({"columns": [c.model_dump() for c in columns]}),
+            if_match=seen,
+        )
+
+    async def rotate_webhook_secret(self, tenant_ref: str, ref: str, *, if_match: str | None) -> Outcome:
+        return await self._change(
+            WEBHOOKS, tenant_ref, ref, WEBHOOKS.rotate_secret, if_match=if_match, action="secret_rotated"
+        )
+
+    async def _change(
+        self,
+        resource: Resource,
+        tenant_ref: str | None,
+        ref: str,
+        apply: Callable[[WriteContext, Any], Awaitable[dict[str, Any]]],
+        *,
+        if_match: str | None,
+        action: str,
+    ) -> Outcome:
+        """Change one row under If-Match; `apply` returns what the answer shows once."""
         try:
             async with self._sessions.begin() as session:
                 row, ctx = await self._writable(session, resource, tenant_ref, ref, if_match)
                 tenant_id = self._tenant_id_of(resource, row)
-                await resource.update(ctx, row, changes)
+                shown_once = await apply(ctx, row)
                 # Touch the row even when only related rows changed, so its ETag moves.
                 row.updated_at = models.utcnow()
                 await session.flush()
                 version = await self._bump_version(session, tenant_id)
-                outcome = Outcome(200, await resource.render(session, row), etag_of(row))
+                outcome = Outcome(200, {**await resource.render(session, row), **shown_once}, etag_of(row))
                 ref = resource.ref(row)
         except StaleDataError:
             raise PreconditionFailed(
-                f"the {resource.kind} changed while this update ran; fetch it again"
+                f"the {resource.kind} changed while this change ran; fetch it again"
             ) from None
         except IntegrityError:
             raise Conflict(f"the change conflicts with another {resource.kind}") from None
-        await self._publish(resource.kind, "updated", tenant_id, ref, version)
+        await self._publish(resource.kind, action, tenant_id, ref, version)
         return outcome
 
     async def delete(
@@ -257,7 +323,7 @@ class Registry:
         if not if_match_allows(if_match, etag_of(row)):
             raise PreconditionFailed("If-Match does not match the current ETag; fetch it again")
         tenant = row if resource is TENANTS else await session.get(models.Tenant, row.tenant_id)
-        return row, WriteContext(session, self._box, tenant)
+        return row, WriteContext(session, self._box, tenant, self._settings)
 
     async def _tenant(self, session: AsyncSession, ref: str, *, lock: bool = False) -> models.Tenant:
         query = select(models.Tenant).where(tenant_ref_clause(ref))

@@ -7,10 +7,11 @@ dataset's columns, nothing in use is deleted).
 
 from __future__ import annotations
 
+import secrets
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Final
 
 from sqlalchemy import ColumnElement, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,6 +21,7 @@ from tenants import models, schemas
 from tenants.credentials import hash_client_secret, new_client_id, new_client_secret
 from tenants.crypto import SecretBox
 from tenants.errors import Conflict, Invalid, NotFound
+from tenants.introspection import ColumnIntrospection
 from tenants.sql_checks import (
     DatasetShape,
     check_clause,
@@ -37,6 +39,15 @@ from tenants.store import (
     tenant_ref_clause,
 )
 from tenants.warehouse_urls import InvalidWarehouseUrl, WarehouseUrl, parse_warehouse_url
+from tenants.webhook_targets import InvalidWebhookTarget, check_webhook_url
+
+
+@dataclass(frozen=True, slots=True)
+class WriteSettings:
+    """What the operator configured for every write."""
+
+    # GATEWAY_WEBHOOK_ALLOW_PRIVATE: webhooks may target http and internal addresses.
+    webhook_allow_private: bool = False
 
 
 @dataclass(slots=True)
@@ -44,6 +55,7 @@ class WriteContext:
     session: AsyncSession
     box: SecretBox
     tenant: models.Tenant | None  # the parent; None only while creating or listing tenants
+    settings: WriteSettings
 
 
 def _tenant(ctx: WriteContext) -> models.Tenant:
@@ -74,6 +86,11 @@ class Resource:
 
     def ref(self, row: Any) -> str:
         return str(row.id)
+
+    async def complete(self, body: Any, *, tenant_ref: str | None, introspection: ColumnIntrospection) -> Any:
+        """`body` with what it left out filled in from outside the registry, before the write
+        transaction begins (so that no lock is held while a warehouse answers)."""
+        return body
 
     async def create(self, ctx: WriteContext, body: Any) -> tuple[Any, dict[str, Any]]:
         """Add a new row for `body`; the dict holds what the answer shows once (e.g. a secret)."""
@@ -319,6 +336,15 @@ class DatasetResource(Resource):
     def ref(self, row: Any) -> str:
         return str(row.name)
 
+    async def complete(
+        self, body: schemas.DatasetCreate, *, tenant_ref: str | None, introspection: ColumnIntrospection
+    ) -> schemas.DatasetCreate:
+        if body.columns is not None:
+            return body
+        assert tenant_ref is not None
+        columns = await introspection.columns(tenant_ref, body.warehouse, table=body.table, sql=body.sql)
+        return body.model_copy(update={"columns": columns})
+
     async def create(self, ctx: WriteContext, body: schemas.DatasetCreate) -> tuple[Any, dict[str, Any]]:
         tenant = _tenant(ctx)
         warehouse = await ctx.session.scalar(
@@ -331,6 +357,7 @@ class DatasetResource(Resource):
         taken = (models.Dataset.tenant_id == tenant.id) & (models.Dataset.name == body.name)
         if await _exists(ctx.session, taken, model=models.Dataset):
             raise Conflict(f"dataset {body.name!r} exists already", field="name")
+        assert body.columns is not None, "complete() fills them in"
         row = models.Dataset(
             tenant_id=tenant.id,
             name=body.name,
@@ -639,6 +666,65 @@ class OriginResource(Resource):
         return {"id": row.id, "origin": row.origin, "created_at": as_utc(row.created_at).isoformat()}
 
 
+WEBHOOK_SECRET_PREFIX: Final = "whsec_"  # noqa: S105 (a prefix that marks the secrets, not one)
+
+
+def new_webhook_secret() -> str:
+    return WEBHOOK_SECRET_PREFIX + secrets.token_urlsafe(32)
+
+
+class WebhookResource(Resource):
+    """A tenant's endpoint for audit events. Its signing secret is shown once, when it is made."""
+
+    kind = "webhook"
+    collection = "webhooks"
+    model = models.Webhook
+    create_body = schemas.WebhookCreate
+    update_body = schemas.WebhookUpdate
+
+    async def create(self, ctx: WriteContext, body: schemas.WebhookCreate) -> tuple[Any, dict[str, Any]]:
+        secret = new_webhook_secret()
+        row = models.Webhook(
+            tenant_id=_tenant(ctx).id,
+            url=self._target(ctx, body.url),
+            event_types=body.event_types,
+            description=body.description,
+            enabled=body.enabled,
+            secret_encrypted=ctx.box.encrypt(secret.encode()),
+        )
+        ctx.session.add(row)
+        return row, {"secret": secret}
+
+    async def update(self, ctx: WriteContext, row: models.Webhook, changes: dict[str, Any]) -> None:
+        if "url" in changes:
+            changes["url"] = self._target(ctx, changes["url"])
+        await super().update(ctx, row, changes)
+
+    @staticmethod
+    async def rotate_secret(ctx: WriteContext, row: models.Webhook) -> dict[str, Any]:
+        """A new signing secret replaces the old one at once; the answer shows it once."""
+        secret = new_webhook_secret()
+        row.secret_encrypted = ctx.box.encrypt(secret.encode())
+        return {"secret": secret}
+
+    @staticmethod
+    def _target(ctx: WriteContext, url: str) -> str:
+        try:
+            return check_webhook_url(url, allow_private=ctx.settings.webhook_allow_private)
+        except InvalidWebhookTarget as exc:
+            raise Invalid(str(exc), code="invalid_webhook_target", field="url") from None
+
+    async def render(self, session: AsyncSession, row: models.Webhook) -> dict[str, Any]:
+        return {
+            "id": row.id,
+            "url": row.url,
+            "event_types": row.event_types,
+            "description": row.description,
+            "enabled": row.enabled,
+            **_timestamps(row),
+        }
+
+
 class KeyResource(Resource):
     """Signing keys are read here; they are created with the tenant and by rotation."""
 
@@ -673,13 +759,16 @@ class KeyResource(Resource):
 
 TENANTS = TenantResource()
 KEYS = KeyResource()
+DATASETS = DatasetResource()
+WEBHOOKS = WebhookResource()
 NESTED: tuple[Resource, ...] = (
     AppResource(),
     WarehouseResource(),
-    DatasetResource(),
+    DATASETS,
     ChartResource(),
     DashboardResource(),
     FilterResource(),
     OriginResource(),
     KEYS,
+    WEBHOOKS,
 )

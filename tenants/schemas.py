@@ -17,10 +17,12 @@ from pydantic import (
     model_validator,
 )
 
+from gateway.events.bus import AUDIT_EVENT_TYPES
 from gateway.filter_spec import FilterSpec, StrictModel
 from gateway.tokens.keys import Algorithm
 from gateway.web.origins import normalise_origin
 from tenants.models import TENANT_ID_LENGTH
+from tenants.webhook_targets import MAX_WEBHOOK_URL_LENGTH
 
 MAX_JSON_OBJECT_BYTES: Final = 16 * 1024
 
@@ -133,7 +135,7 @@ class WarehouseUpdate(Body):
 
 class ColumnSpec(Body):
     name: Annotated[str, StringConstraints(min_length=1, max_length=128)]
-    type: Annotated[str, StringConstraints(min_length=1, max_length=64)] = "VARCHAR"
+    type: Annotated[str, StringConstraints(min_length=1, max_length=255)] = "VARCHAR"
 
 
 def _unique_column_names(columns: list[ColumnSpec] | None) -> list[ColumnSpec] | None:
@@ -156,7 +158,8 @@ class DatasetCreate(Body):
         None
     )
     sql: SqlText | None = None
-    columns: Columns
+    # Omitted: read from the warehouse (tenants.introspection).
+    columns: Columns | None = None
     description: Description = ""
 
     @model_validator(mode="after")
@@ -282,9 +285,49 @@ class FilterUpdate(Body):
     description: Description | None = None
 
 
+class ActionBody(Body):
+    """Actions on an item take no parameters; an empty object is accepted, anything else refused."""
+
+
 class KeyRotation(Body):
     algorithm: Algorithm | None = None
 
 
 class OriginCreate(Body):
     origin: OriginStr
+
+
+def _event_types(types: list[str]) -> list[str]:
+    if len(set(types)) != len(types):
+        raise ValueError("event types must be unique")
+    if "*" in types:
+        if types != ["*"]:
+            raise ValueError('"*" (every event type) stands alone')
+        return types
+    unknown = sorted(set(types) - set(AUDIT_EVENT_TYPES))
+    if unknown:
+        raise ValueError(f'unknown event types {unknown}; use {list(AUDIT_EVENT_TYPES)} or ["*"]')
+    return types
+
+
+# The target rules (https, public hosts) depend on the operator's settings: checked in tenants.resources.
+WebhookUrl = Annotated[str, StringConstraints(min_length=1, max_length=MAX_WEBHOOK_URL_LENGTH)]
+EventTypes = Annotated[
+    list[Annotated[str, StringConstraints(max_length=64)]],
+    Field(min_length=1, max_length=len(AUDIT_EVENT_TYPES)),
+    AfterValidator(_event_types),
+]
+
+
+class WebhookCreate(Body):
+    url: WebhookUrl
+    event_types: EventTypes
+    description: Description = ""
+    enabled: bool = True
+
+
+class WebhookUpdate(Body):
+    url: WebhookUrl | None = None
+    event_types: EventTypes | None = None
+    description: Description | None = None
+    enabled: bool | None = None

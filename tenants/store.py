@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
@@ -117,6 +117,16 @@ class RowFilter:
     roles: tuple[str, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class Webhook:
+    id: int
+    tenant_id: str
+    url: str
+    event_types: tuple[str, ...]  # "*" means every audit event type
+    secret: str = field(repr=False)  # the signing secret, decrypted
+    enabled: bool
+
+
 # Beyond a retiring key's last possible token expiry, to absorb the verifiers' clock leeway.
 RETIREMENT_GRACE: Final = timedelta(seconds=60)
 
@@ -206,7 +216,7 @@ class RegistryStore:
             rows = await session.execute(
                 select(models.RegistryVersion.tenant_id, models.RegistryVersion.version)
             )
-            return {tenant_id: version for tenant_id, version in rows.tuples()}
+            return {tenant_id: version for tenant_id, version in rows.all()}
 
     async def app(self, client_id: str) -> App:
         async with self._sessions() as session:
@@ -366,6 +376,26 @@ class RegistryStore:
                 .order_by(models.RowFilter.id)
             )
             return [row_filter_from_row(row, dataset) for row, dataset in rows]
+
+    async def webhooks(self, tenant_id: str) -> list[Webhook]:
+        """Every webhook of a tenant, enabled or not, oldest first, with its secret decrypted."""
+        async with self._sessions() as session:
+            rows = await session.scalars(
+                select(models.Webhook)
+                .where(models.Webhook.tenant_id == tenant_id)
+                .order_by(models.Webhook.id)
+            )
+            return [
+                Webhook(
+                    id=row.id,
+                    tenant_id=row.tenant_id,
+                    url=row.url,
+                    event_types=tuple(row.event_types),
+                    secret=self._box.decrypt(row.secret_encrypted).decode(),
+                    enabled=row.enabled,
+                )
+                for row in rows
+            ]
 
 
 def tenant_from_row(row: models.Tenant, registry_version: int, origins: Sequence[str]) -> Tenant:

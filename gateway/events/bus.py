@@ -34,19 +34,18 @@ class Event:
     time: float = field(default_factory=time.time)
     version: int = SCHEMA_VERSION
 
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "type": self.type,
+            "tenant": self.tenant,
+            "time": self.time,
+            "version": self.version,
+            "payload": dict(self.payload),
+        }
+
     def to_json(self) -> str:
-        return json.dumps(
-            {
-                "id": self.id,
-                "type": self.type,
-                "tenant": self.tenant,
-                "time": self.time,
-                "version": self.version,
-                "payload": dict(self.payload),
-            },
-            separators=(",", ":"),
-            sort_keys=True,
-        )
+        return json.dumps(self.to_dict(), separators=(",", ":"), sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str | bytes) -> Event:

@@ -10,7 +10,7 @@ import json
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
 from gateway.web.errors import ApiError
 
@@ -24,14 +24,7 @@ async def read_json(request: Request, *, max_bytes: int) -> Any:
     declared = request.headers.get("content-length")
     if declared is not None and (not declared.isdigit() or int(declared) > max_bytes):
         raise ApiError(f"the body exceeds {max_bytes} bytes", code="body_too_large", status=413)
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > max_bytes:
-            raise ApiError(f"the body exceeds {max_bytes} bytes", code="body_too_large", status=413)
-        chunks.append(chunk)
-    raw = b"".join(chunks)
+    raw = await _body(request, max_bytes)
     if b"\\u0000" in raw:
         # Databases refuse NUL in text; refuse it here rather than fail deep inside a write.
         raise ApiError("strings must not contain NUL characters", code="invalid_json")
@@ -39,6 +32,23 @@ async def read_json(request: Request, *, max_bytes: int) -> Any:
         return json.loads(raw, parse_constant=_refuse_constant)
     except (ValueError, RecursionError):
         raise ApiError("the body is not valid JSON", code="invalid_json") from None
+
+
+async def _body(request: Request, max_bytes: int) -> bytes:
+    # The ASGI messages read directly: most bodies arrive in one, and this runs on every data request.
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > max_bytes:
+            raise ApiError(f"the body exceeds {max_bytes} bytes", code="body_too_large", status=413)
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def _refuse_constant(name: str) -> Any:

@@ -12,8 +12,12 @@ from collections.abc import Iterable
 from typing import Final
 from urllib.parse import urlsplit
 
+from starlette.datastructures import Headers
+from starlette.types import Scope
+
 _LOOPBACK_HOSTS: Final = frozenset({"localhost", "127.0.0.1", "[::1]", "::1"})
 _HOST_LABEL: Final = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+_DEFAULT_PORTS: Final = {"http": 80, "https": 443}
 
 
 def normalise_origin(value: str) -> str:
@@ -53,7 +57,7 @@ def normalise_origin(value: str) -> str:
         # A name whose last label has no letter is an IP address in disguise (999.999.999.999, *.1.2.3).
         if not any(c.isalpha() for c in labels[-1]):
             raise ValueError("the host is neither a valid domain name nor a valid IP address")
-    if port is not None and port == {"http": 80, "https": 443}[scheme]:
+    if port == _DEFAULT_PORTS[scheme]:
         port = None
     shown_host = f"[{host}]" if ":" in host else host
     return f"{scheme}://{shown_host}" + (f":{port}" if port is not None else "")
@@ -83,3 +87,31 @@ def origin_allowed(origin: str, allowed: Iterable[str]) -> bool:
             if host.endswith(suffix) and len(host) > len(suffix) and "/" not in host:
                 return True
     return False
+
+
+def is_own_origin(origin: str, scope: Scope) -> bool:
+    """Whether `origin` is the gateway itself as this request reached it: its scheme and `Host`.
+
+    The embedded page is served by the gateway, so its requests carry the gateway's origin. A browser
+    sets both headers itself, so a page elsewhere cannot pass for the gateway; behind a TLS proxy the
+    scheme is the one the proxy reports (uvicorn's `proxy_headers`).
+    """
+    host = Headers(scope=scope).get("host")
+    own = _comparable(f"{scope.get('scheme', 'http')}://{host}") if host else None
+    return own is not None and _comparable(origin) == own
+
+
+def _comparable(origin: str) -> str | None:
+    """`scheme://host[:port]` lower-cased without a default port; None for anything else (`null`)."""
+    try:
+        parts = urlsplit(origin.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    scheme, host = parts.scheme.lower(), (parts.hostname or "").lower()
+    if scheme not in _DEFAULT_PORTS or not host or parts.path or parts.query or parts.fragment:
+        return None
+    if parts.username is not None or parts.password is not None:
+        return None
+    shown_host = f"[{host}]" if ":" in host else host
+    return f"{scheme}://{shown_host}" + (f":{port}" if port not in (None, _DEFAULT_PORTS[scheme]) else "")

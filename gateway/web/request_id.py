@@ -10,7 +10,7 @@ import re
 import secrets
 from typing import Final
 
-from starlette.datastructures import Headers, MutableHeaders
+from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway import logs
@@ -45,5 +45,5 @@ class _RequestIdResponder:
 
     async def send(self, message: Message) -> None:
         if message["type"] == "http.response.start":
-            MutableHeaders(scope=message)[HEADER] = self._request_id
+            message["headers"] = [*message.get("headers", ()), (b"x-request-id", self._request_id.encode())]
         await self._send(message)

@@ -62,6 +62,6 @@ def test_every_onboarding_route_sits_behind_the_admin_check(tmp_path: Path) -> N
     """Structural guard: a route added later without the middleware fails here, not in production."""
     app = create_app(Config.from_env({"GATEWAY_DATABASE_URL": f"sqlite:///{tmp_path}/r.db"}))
     onboarding = [r for r in app.routes if isinstance(r, Route) and r.path.startswith("/api/v1/tenants")]
-    assert len(onboarding) == 19
+    assert len(onboarding) == 23
     for route in onboarding:
         assert isinstance(route.app, AdminAuthMiddleware), route.path

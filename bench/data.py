@@ -1,0 +1,270 @@
+"""Chart-data throughput and latency: the gateway on the DuckDB demo against a bare Starlette endpoint.
+
+Run: python bench/data.py [--seconds 5] [--connections 16] [--rounds 3]   (needs `wrk`: Debian package wrk)
+
+Both servers run as `uvicorn` processes with one worker, uvloop and httptools, with the embedded
+defaults (SQLite registry, DuckDB demo warehouse, in-process caches, no REDIS_URL), and are loaded by
+the same wrk command (one thread, so the client and the server each get one of two cores).
+
+- hot: POST /api/v1/chart/data for one chart with a known token, answered from the result cache;
+- cold: the same with "force": true (result cache bypassed; token, filter and rewrite caches warm),
+  so the query runs on DuckDB every time;
+- bare: a Starlette endpoint answering the same JSON body.
+- added latency: the cold path's median with one connection, minus the median of running the same
+  rewritten SQL directly on the gateway's DuckDB connector in-process.
+
+Targets (issue 5): hot >= 60% of bare's requests/s; added median latency on the cold path < 1 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import secrets
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jwt
+
+from gateway.config import Config
+from gateway.demo_setup import DEMO_FILE, DemoTenantAccess, prepare_demo
+from gateway.query_plans import QueryPlans
+from gateway.rls.rewrite import RewriteCache
+from gateway.row_policy import RowPolicies
+from gateway.tenant_snapshot import TenantSnapshots
+from gateway.tokens.claims import GuestClaims
+from gateway.warehouse import Connectors
+from tenants.crypto import SecretBox
+from tenants.db import create_engine, session_factory
+from tenants.store import RegistryStore
+
+CHART = "Revenue by region"
+UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+BARE_APP = textwrap.dedent(
+    """
+    import json, os
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    BODY = json.loads(os.environ["BENCH_BODY"])
+
+    async def chart_data(request):
+        return JSONResponse(BODY, headers={"Cache-Control": "no-store"})
+
+    app = Starlette(routes=[Route("/api/v1/chart/data", chart_data, methods=["POST"])])
+    """
+)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def server(command: list[str], env: dict[str, str], cwd: Path, port: int) -> Iterator[str]:
+    url = f"http://127.0.0.1:{port}"
+    with (cwd / f"server-{port}.log").open("wb") as log:
+        process = subprocess.Popen(command, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                httpx.get(url + "/", timeout=1)
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        else:
+            raise RuntimeError(f"{command[0]} did not start: see {cwd}")
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def guest_token(url: str, tenant: DemoTenantAccess) -> str:
+    with httpx.Client(base_url=url, timeout=30) as http:
+        access = http.post(
+            "/oauth/token",
+            data={"grant_type": "client_credentials", "scope": "guest_token:create"},
+            auth=(tenant.client_id, tenant.client_secret),
+        ).json()["access_token"]
+        body = {
+            "user": {"username": "bench"},
+            "resources": [{"type": "dashboard", "id": tenant.dashboard_uuid}],
+            "rls": [],
+            "ttl": 3600,
+        }
+        minted = http.post(
+            "/api/v1/security/guest_token/", json=body, headers={"Authorization": f"Bearer {access}"}
+        )
+        minted.raise_for_status()
+        return str(minted.json()["token"])
+
+
+def wrk(url: str, body: dict[str, Any], token: str, *, seconds: int, connections: int) -> dict[str, float]:
+    """Requests/s and latency percentiles (ms) of POSTing `body` to `url` for `seconds`."""
+    script = textwrap.dedent(
+        f"""
+        wrk.method = "POST"
+        wrk.body = {json.dumps(json.dumps(body))}
+        wrk.headers["Content-Type"] = "application/json"
+        wrk.headers["Authorization"] = "Bearer {token}"
+        """
+    )
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as file:
+        file.write(script)
+    try:
+        command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", file.name, url]
+        output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    finally:
+        os.unlink(file.name)
+    if "Non-2xx" in output:
+        raise RuntimeError(f"errors while loading {url}:\n{output}")
+    figures = {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))}  # type: ignore[union-attr]
+    for percentile in ("50", "99"):
+        value, unit = re.search(rf"\s{percentile}%\s+([\d.]+)(us|ms|s)", output).groups()  # type: ignore[union-attr]
+        figures[f"p{percentile}"] = float(value) * UNITS[unit]
+    return figures
+
+
+async def planned_sql(config: Config, token: str, chart_id: int) -> str:
+    """The rewritten SQL the gateway runs for the chart, planned by its own modules in this process."""
+    engine = create_engine(config.database_url, timeout_seconds=config.database_timeout_seconds)
+    try:
+        store = RegistryStore(session_factory(engine), SecretBox(config.effective_secret_key().reveal()))
+        # The gateway verified this token; here only its rules and user matter.
+        claims = GuestClaims.from_payload(jwt.decode(token, options={"verify_signature": False}))
+        snapshot = await TenantSnapshots(store).active(claims.tenant_id)
+        plans = QueryPlans(RowPolicies(None, prefix=""), RewriteCache())
+        plan = await plans.chart(snapshot, claims, snapshot.chart(str(chart_id)), [], None)
+        return plan.sql
+    finally:
+        await engine.dispose()
+
+
+async def direct_median_ms(warehouse_file: Path, sql: str, calls: int = 300) -> float:
+    """The median of running `sql` on the gateway's own DuckDB connector, in this process."""
+    connectors = Connectors()
+    try:
+        connector = connectors.get(f"duckdb://{warehouse_file}")
+        await connector.execute(sql, row_limit=10_000, timeout=30)
+        timings = []
+        for _ in range(calls):
+            started = time.perf_counter()
+            await connector.execute(sql, row_limit=10_000, timeout=30)
+            timings.append((time.perf_counter() - started) * 1000)
+        return statistics.median(timings)
+    finally:
+        await connectors.aclose()
+
+
+def _best(runs: list[dict[str, float]]) -> dict[str, float]:
+    return {
+        figure: max(run[figure] for run in runs) if figure == "rps" else min(run[figure] for run in runs)
+        for figure in runs[0]
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--seconds", type=int, default=5)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("bench/data.py needs wrk (Debian package `wrk`) to load the servers")
+    work = Path(tempfile.mkdtemp(prefix="gateway-bench-"))
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_") and k != "REDIS_URL"},
+        "GATEWAY_DATABASE_URL": f"sqlite:///{work / 'registry.db'}",
+        "GATEWAY_ADMIN_TOKEN": secrets.token_urlsafe(32),
+        "GATEWAY_SECRET_KEY": secrets.token_urlsafe(32),
+    }
+    config = Config.from_env(env)
+    tenant = asyncio.run(prepare_demo(config))[0]
+    gateway_port, bare_port = free_port(), free_port()
+    gateway_command = [sys.executable, "-m", "gateway", "serve", "--port", str(gateway_port)]
+    bare_command = [
+        sys.executable, "-m", "uvicorn", "bare_app:app", "--port", str(bare_port), "--workers", "1",
+        "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level", "warning",
+    ]  # fmt: skip
+    (work / "bare_app.py").write_text(BARE_APP)
+    with server(gateway_command, env, work, gateway_port) as gateway_url:
+        token = guest_token(gateway_url, tenant)
+        headers = {"Authorization": f"Bearer {token}"}
+        charts = httpx.get(f"{gateway_url}/api/v1/dashboard/{tenant.dashboard_uuid}", headers=headers).json()
+        chart_id = next(c["id"] for c in charts["charts"] if c["title"] == CHART)
+        body = {"dashboard_id": tenant.dashboard_uuid, "chart_id": chart_id}
+        cold_body = {**body, "force": True}
+        endpoint = f"{gateway_url}/api/v1/chart/data"
+        answer = httpx.post(endpoint, json=body, headers=headers).json()
+        sql = asyncio.run(planned_sql(config, token, chart_id))
+        bare_env = {**env, "BENCH_BODY": json.dumps({**answer, "cached": True}), "PYTHONPATH": str(work)}
+        with server(bare_command, bare_env, work, bare_port) as bare_url:
+            bare_endpoint = f"{bare_url}/api/v1/chart/data"
+
+            def load(url: str, payload: dict[str, Any], connections: int) -> dict[str, float]:
+                return wrk(url, payload, token, seconds=args.seconds, connections=connections)
+
+            # Interleaved rounds, so that whatever else loads the machine weighs on every figure alike.
+            runs: dict[str, list[dict[str, float]]] = {}
+            for _ in range(args.rounds):
+                for name, url, payload, connections in (
+                    ("bare", bare_endpoint, body, args.connections),
+                    ("hot", endpoint, body, args.connections),
+                    ("cold", endpoint, cold_body, args.connections),
+                    ("bare_serial", bare_endpoint, body, 1),
+                    ("hot_serial", endpoint, body, 1),
+                    ("cold_serial", endpoint, cold_body, 1),
+                ):
+                    runs.setdefault(name, []).append(load(url, payload, connections))
+                runs.setdefault("direct", []).append(
+                    {"p50": asyncio.run(direct_median_ms(work / DEMO_FILE, sql))}
+                )
+    best = {name: _best(figures) for name, figures in runs.items()}
+    bare, hot, cold = best["bare"], best["hot"], best["cold"]
+    bare_serial, hot_serial, cold_serial = best["bare_serial"], best["hot_serial"], best["cold_serial"]
+    direct = best["direct"]["p50"]
+    rows = [
+        ("bare Starlette", bare, bare_serial),
+        ("gateway hot (result cached)", hot, hot_serial),
+        ("gateway cold (force: query runs)", cold, cold_serial),
+    ]
+    print(
+        f"chart {CHART!r}, {len(answer['rows'])} rows; wrk -t1 -c{args.connections} -d{args.seconds}s; "
+        f"best of {args.rounds} interleaved rounds (highest req/s, lowest latencies)"
+    )
+    print(f"{'':34} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'p50 ms, 1 conn':>15}")
+    for name, loaded, serial in rows:
+        print(
+            f"{name:34} {loaded['rps']:9.0f} {loaded['p50']:8.2f} {loaded['p99']:8.2f} {serial['p50']:15.3f}"
+        )
+    print(f"hot / bare requests/s: {hot['rps'] / bare['rps']:.2f} (target >= 0.60)")
+    print(f"same SQL on the DuckDB connector directly, median: {direct:.3f} ms")
+    added = cold_serial["p50"] - direct
+    print(f"cold path added median latency (1 connection): {added:.3f} ms (target < 1 ms)")
+    print(f"  of which a bare HTTP round trip: {bare_serial['p50']:.3f} ms")
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
