@@ -79,6 +79,8 @@ logger = logging.getLogger("gateway")
 # Revocation records must outlive the longest token a tenant may be allowed (schemas: 1 day).
 MAX_TOKEN_LIFETIME: Final = timedelta(days=1)
 VERIFY_LEEWAY: Final = timedelta(seconds=10)
+# Session mode: a page takes a ticket per token refresh; anything beyond this is abuse.
+TICKETS_PER_TOKEN_PER_HOUR: Final = 10
 # How each engine says a table or schema does not exist: PostgreSQL's SQLSTATEs, DuckDB's exception,
 # ClickHouse's UNKNOWN_TABLE and UNKNOWN_DATABASE.
 MISSING_RELATION_CODES: Final = frozenset({"42P01", "3F000", "CatalogException", "60", "81"})
@@ -294,7 +296,18 @@ def create_app(config: Config | None = None) -> Starlette:
         Route("/oauth/token", TokenEndpoint(store, access_tokens).handle, methods=["POST"]),
         *guest_tokens.routes(),
         *DashboardApi(snapshots, verifier).routes(),
-        *SessionApi(embed_sessions, verifier, max_body_bytes=config.max_request_bytes).routes(),
+        *SessionApi(
+            embed_sessions,
+            verifier,
+            tickets=FixedWindowLimiter(
+                redis,
+                prefix=config.redis_prefix,
+                name="ticket",
+                limit=TICKETS_PER_TOKEN_PER_HOUR,
+                window_seconds=3600,
+            ),
+            max_body_bytes=config.max_request_bytes,
+        ).routes(),
         *EmbedPage(store, snapshots, EmbedAssets()).routes(),
         *onboarding_api.routes(registry, max_bytes=config.max_request_bytes, admin_token=admin_token),
     ]

@@ -164,7 +164,10 @@ class QueryPlans:
             dialect=dialect,
             sql=rewritten,
             row_limit=limit,
-            result_key=result_key(snapshot.tenant.id, warehouse, rewritten, limit),
+            # The warehouse's URL, not only its name: a repointed warehouse never answers from old results.
+            result_key=result_key(
+                snapshot.tenant.id, f"{warehouse}\0{snapshot.warehouse_urls.get(warehouse)}", rewritten, limit
+            ),
             predicate_hash=catalog.fingerprint,
             audit=audit,
         )

@@ -34,6 +34,7 @@ class ResultCacheUnavailable(ApiError):
 
 
 def result_key(tenant_id: str, warehouse: str, sql: str, row_limit: int) -> str:
+    """A hash: `warehouse` may name a connection URL with its password."""
     return hashlib.sha256(json.dumps([tenant_id, warehouse, sql, row_limit]).encode()).hexdigest()
 
 

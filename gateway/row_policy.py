@@ -78,17 +78,22 @@ class RowPolicies:
         self._redis = redis
         self._prefix = f"{prefix}rls:predicate"
         self._caches: dict[str, PredicateCache] = {}  # per dialect: entries are stored as its SQL
-        self._fingerprints: OrderedDict[str, str] = OrderedDict()  # by token id
+        # By tenant and token id, with the claims it was computed from.
+        self._fingerprints: OrderedDict[tuple[str, str], tuple[GuestClaims, str]] = OrderedDict()
 
     def fingerprint(self, claims: GuestClaims) -> str:
         """The hash of the token's rules and user: what its resolved predicates depend on besides the
-        registry. A token's claims never change, so it is computed once per token."""
-        known = self._fingerprints.get(claims.token_id)
-        if known is None:
-            known = self._fingerprints[claims.token_id] = rules_fingerprint(claims.rls_rules, user_of(claims))
-            if len(self._fingerprints) > _FINGERPRINTS:
-                self._fingerprints.popitem(last=False)
-        return known
+        registry. Computed once per verified token: the verifier hands out the same claims object for
+        a token it has seen, and any other claims (even under a reused token id) are hashed afresh."""
+        key = (claims.tenant_id, claims.token_id)
+        known = self._fingerprints.get(key)
+        if known is not None and known[0] is claims:
+            return known[1]
+        fingerprint = rules_fingerprint(claims.rls_rules, user_of(claims))
+        self._fingerprints[key] = (claims, fingerprint)
+        if len(self._fingerprints) > _FINGERPRINTS:
+            self._fingerprints.popitem(last=False)
+        return fingerprint
 
     async def predicate(
         self, snapshot: TenantSnapshot, claims: GuestClaims, dataset: Dataset

@@ -19,6 +19,7 @@ from starlette.routing import Route
 
 from gateway.filter_spec import StrictModel
 from gateway.guest_auth import bearer_claims, check_csrf, check_first_party, token_of
+from gateway.rate_limit import FixedWindowLimiter
 from gateway.sessions import SESSION_COOKIE, EmbedSessions, cleared_session_cookie, session_cookie
 from gateway.tokens.verify import TokenVerifier
 from gateway.web.bodies import read_json, validate
@@ -37,9 +38,20 @@ class TicketInvalid(ApiError):
 
 
 class SessionApi:
-    def __init__(self, sessions: EmbedSessions, verifier: TokenVerifier, *, max_body_bytes: int) -> None:
+    """`tickets` limits the tickets one guest token may get (keyed by tenant and token id): each holds
+    a copy of the token, and so does each session opened with one."""
+
+    def __init__(
+        self,
+        sessions: EmbedSessions,
+        verifier: TokenVerifier,
+        *,
+        tickets: FixedWindowLimiter,
+        max_body_bytes: int,
+    ) -> None:
         self._sessions = sessions
         self._verifier = verifier
+        self._tickets = tickets
         self._max_body_bytes = max_body_bytes
 
     def routes(self) -> list[Route]:
@@ -53,6 +65,7 @@ class SessionApi:
         token = token_of(request)
         claims = await bearer_claims(request, self._verifier, token)
         assert token is not None  # bearer_claims refuses a request without one
+        await self._tickets.hit(f"{claims.tenant_id}:{claims.token_id}")
         ticket, expires_in = await self._sessions.issue_ticket(token, claims)
         return JSONResponse({"ticket": ticket, "expires_in": expires_in}, headers=NO_STORE)
 

@@ -18,6 +18,23 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 MAX_WEBHOOK_URL_LENGTH: Final = 2048
 # RFC 6598 shared address space: not "private" to the ipaddress module, yet internal to a provider.
 _CARRIER_GRADE_NAT: Final = ipaddress.IPv4Network("100.64.0.0/10")
+# RFC 6890: some of it counts as global to the ipaddress module (192.0.0.9, 192.0.0.10), none is a target.
+_IETF_PROTOCOL_ASSIGNMENTS: Final = ipaddress.IPv4Network("192.0.0.0/24")
+
+
+# IPv6 prefixes whose last 32 bits are an IPv4 address that gateways (NAT64, SIIT) translate to:
+# judged by that address. RFC 6052, RFC 8215, RFC 2765, and the deprecated IPv4-compatible form.
+_IPV4_TRANSLATING: Final = tuple(
+    ipaddress.IPv6Network(prefix) for prefix in ("64:ff9b::/96", "64:ff9b:1::/48", "::ffff:0:0:0/96", "::/96")
+)
+# Only global unicast IPv6 is ever a public target (site-local fec0::/10 and the rest are not).
+_GLOBAL_UNICAST_V6: Final = ipaddress.IPv6Network("2000::/3")
+
+
+def _translated_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    if any(address in prefix for prefix in _IPV4_TRANSLATING):
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return None
 
 
 class InvalidWebhookTarget(ValueError):
@@ -27,15 +44,18 @@ class InvalidWebhookTarget(ValueError):
 def forbidden_address_reason(address: IPAddress) -> str | None:
     """Why no webhook may be sent to `address`, or None when it is a public unicast address.
 
-    IPv6 forms that carry an IPv4 address (mapped, 6to4) are judged by that address.
+    IPv6 forms that carry an IPv4 address (mapped, 6to4, NAT64, SIIT, IPv4-compatible) are judged by
+    that address; other IPv6 must be global unicast.
 
     >>> forbidden_address_reason(ipaddress.ip_address("::ffff:10.0.0.1"))
     'a private address'
+    >>> forbidden_address_reason(ipaddress.ip_address("64:ff9b::a9fe:a9fe"))  # NAT64 of 169.254.169.254
+    'a link-local address'
     >>> forbidden_address_reason(ipaddress.ip_address("93.184.216.34")) is None
     True
     """
-    if isinstance(address, ipaddress.IPv6Address):
-        embedded = address.ipv4_mapped or address.sixtofour
+    if isinstance(address, ipaddress.IPv6Address) and not (address.is_loopback or address.is_unspecified):
+        embedded = address.ipv4_mapped or address.sixtofour or _translated_ipv4(address)
         if embedded is not None:
             return forbidden_address_reason(embedded)
     if address.is_unspecified:
@@ -48,9 +68,13 @@ def forbidden_address_reason(address: IPAddress) -> str | None:
         return "a multicast address"
     if isinstance(address, ipaddress.IPv4Address) and address in _CARRIER_GRADE_NAT:
         return "a carrier-grade NAT address"
+    if isinstance(address, ipaddress.IPv4Address) and address in _IETF_PROTOCOL_ASSIGNMENTS:
+        return "a reserved address"
     if address.is_private:
         return "a private address"
     if not address.is_global:
+        return "a reserved address"
+    if isinstance(address, ipaddress.IPv6Address) and address not in _GLOBAL_UNICAST_V6:
         return "a reserved address"
     return None
 

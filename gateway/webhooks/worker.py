@@ -36,8 +36,11 @@ from tenants.store import RegistryStore, Webhook
 logger = logging.getLogger("gateway.webhooks")
 
 GROUP: Final = "webhooks"
-# How long an endpoint is remembered to have had an event: longer than any redelivery takes.
-MARKER_TTL: Final = timedelta(days=1)
+# How long an endpoint is remembered to have had an event: far longer than a delivery's retries and a
+# claim by another replica take, short enough that busy audit streams do not fill Redis with markers.
+# (An entry left pending longer, with every replica down, may be delivered again: receivers dedupe by
+# X-Gateway-Event-Id.)
+MARKER_TTL: Final = timedelta(hours=1)
 # Entries handled at once by one replica; beyond this it stops reading and leaves them to the others.
 MAX_ENTRIES_IN_FLIGHT: Final = 1000
 _MAX_READ_BACKOFF_SECONDS: Final = 5.0

@@ -14,7 +14,7 @@ from gateway.chart_sql import chart_query
 from gateway.filter_spec import FilterSpec
 from gateway.rls.errors import ResolutionError, RewriteRefused
 from gateway.rls.rewrite import rewrite_sql
-from gateway.row_policy import catalog_for
+from gateway.row_policy import RowPolicies, catalog_for
 from gateway.tokens.claims import GuestClaims, GuestUser
 from gateway.warehouse.demo import create_demo_database
 from tenants.store import Column, Dataset, RowFilter
@@ -136,3 +136,13 @@ def test_tables_of_other_warehouses_or_unlisted_are_not_readable(db: duckdb.Duck
     with pytest.raises(RewriteRefused) as refused:
         rewrite_sql("SELECT * FROM main.customers", dialect="duckdb", catalog=catalog)
     assert refused.value.code == "table_forbidden"
+
+
+def test_a_reused_token_id_never_shares_another_token_fingerprint() -> None:
+    """Plans and cached predicates are keyed by the fingerprint: it must follow the claims themselves."""
+    policies = RowPolicies(None, prefix="test:")
+    narrow = claims({"dataset": "orders", "clause": "region = 'Europe'"})
+    wide = claims()  # the same tenant and token id, no rules
+    assert narrow.token_id == wide.token_id
+    assert policies.fingerprint(narrow) != policies.fingerprint(wide)
+    assert policies.fingerprint(narrow) == policies.fingerprint(narrow)

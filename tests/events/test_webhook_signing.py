@@ -50,7 +50,10 @@ def test_another_secret_fails() -> None:
     assert not verify_webhook(SECRET, BODY, signature_header(SECRET + "x", BODY, int(time.time())))
 
 
-@pytest.mark.parametrize("header", ["", "garbage", "t=abc,v1=00", "v1=00", f"t={int(time.time())}"])
+@pytest.mark.parametrize(
+    "header",
+    ["", "garbage", "t=abc,v1=00", "v1=00", f"t={int(time.time())}", f"t={int(time.time())},v1=\u00e9"],
+)
 def test_a_malformed_header_fails(header: str) -> None:
     assert not verify_webhook(SECRET, BODY, header)
 

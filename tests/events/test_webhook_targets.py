@@ -72,6 +72,14 @@ async def test_loopback_receivers_are_never_reached(guarded: WebhookSender, url:
         ("http://100.64.0.1/", "a carrier-grade NAT address"),
         ("http://224.0.0.1/", "a multicast address"),
         ("http://240.0.0.1/", "a private address"),
+        # IPv6 forms a NAT64 or SIIT gateway translates to the IPv4 address in their last 32 bits.
+        ("http://[64:ff9b::a9fe:a9fe]/", "a link-local address"),
+        ("http://[64:ff9b::a00:5]/", "a private address"),
+        ("http://[64:ff9b:1::a00:5]/", "a private address"),
+        ("http://[::ffff:0:a00:5]/", "a private address"),
+        ("http://[::a00:5]/", "a private address"),
+        ("http://[fec0::1]/", "a reserved address"),
+        ("http://192.0.0.8/", "a reserved address"),
     ],
 )
 async def test_internal_addresses_are_refused_before_connecting(

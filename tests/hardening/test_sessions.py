@@ -232,3 +232,15 @@ def test_the_ticket_endpoint_takes_only_a_bearer_token(gw: HardenedGateway, tena
     from_session = gw.with_session("POST", "/api/v1/embed/ticket", cookie, csrf=csrf)
     assert_api_error(from_session, 401, "missing_token")
     assert_api_error(gw.ticket("not.a.token"), 401)
+
+
+def test_one_token_cannot_mint_tickets_without_end(gw: HardenedGateway, tenants: Any) -> None:
+    """Each ticket, and each session opened with it, holds a copy of the token: their number is bounded."""
+    tenant, _ = tenants
+    token = gw.guest(tenant)
+    for _ in range(10):
+        assert gw.ticket(token).status_code == 200
+    refused = gw.ticket(token)
+    assert_api_error(refused, 429, "rate_limited")
+    assert int(refused.headers["retry-after"]) > 0
+    assert gw.ticket(gw.guest(tenant)).status_code == 200  # another token is not affected
