@@ -287,6 +287,8 @@ def create_app(config: Config | None = None) -> Starlette:
         metrics.ready.set(1 if ready else 0)
 
     checks: dict[str, Any] = {"registry": store.ping, "redis": redis_ping if redis is not None else None}
+    if redis is not None:
+        checks["events"] = replica.check_in_sync
     # Starlette tries routes in order: the data plane's hot routes first.
     routes = [
         *data_api.routes(),

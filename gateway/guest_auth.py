@@ -1,7 +1,8 @@
 """Who is asking, for the data plane: the verified guest token of a request, and where it comes from.
 
 The token travels as `Authorization: Bearer` or `X-GuestToken` (cookieless mode), or is held by a
-server-side session named by the `__Host-gw_session` cookie (session mode). A request carrying a
+server-side session named by a `__Host-gw_session` cookie (session mode; one per embedded dashboard,
+named after the `X-Embed-Slot` the page sends). A request carrying a
 token ignores cookies entirely, so it needs no CSRF protection; a request relying on the cookie must
 send the session's `X-CSRF-Token` on anything but GET and HEAD.
 
@@ -24,7 +25,14 @@ from starlette.responses import Response
 
 from gateway import logs
 from gateway.metrics import metrics_of
-from gateway.sessions import CSRF_HEADER, SESSION_COOKIE, EmbedSessions, Session, cleared_session_cookie
+from gateway.sessions import (
+    CSRF_HEADER,
+    EmbedSessions,
+    Session,
+    cleared_session_cookie,
+    session_cookie_name,
+    slot_of,
+)
 from gateway.tenant_snapshot import TenantSnapshots
 from gateway.tokens.claims import GuestClaims
 from gateway.tokens.errors import MissingToken, TokenError
@@ -48,9 +56,13 @@ class SessionInvalid(ApiError):
     status = 401
     code = "session_invalid"
 
+    def __init__(self, message: str, *, slot: str | None) -> None:
+        super().__init__(message)
+        self.slot = slot
+
     @property
     def headers(self) -> Mapping[str, str]:
-        return {"Set-Cookie": cleared_session_cookie()}
+        return {"Set-Cookie": cleared_session_cookie(self.slot)}
 
 
 class CsrfFailed(ApiError):
@@ -82,7 +94,11 @@ def token_of(request: Request) -> str | None:
 async def guest_claims(request: Request, verifier: TokenVerifier) -> GuestClaims:
     """The claims of the request's guest token (bearer, else session), after every check."""
     token = token_of(request)
-    if token is None and "cookie" in request.headers and SESSION_COOKIE in request.cookies:
+    if (
+        token is None
+        and "cookie" in request.headers
+        and session_cookie_name(slot_of(request.headers)) in request.cookies
+    ):
         claims = await _session_claims(request, verifier, guest_auth_of(request).sessions)
     else:
         claims = await bearer_claims(request, verifier, token)
@@ -127,9 +143,12 @@ def check_first_party(request: Request) -> None:
 async def _session_of(request: Request, sessions: EmbedSessions) -> Session:
     """The live session the request's cookie names (its use recorded), CSRF checked for writes."""
     check_first_party(request)
-    session = await sessions.resume(request.cookies.get(SESSION_COOKIE, ""))
+    slot = slot_of(request.headers)
+    session = await sessions.resume(request.cookies.get(session_cookie_name(slot), ""))
     if session is None:
-        raise SessionInvalid("the session is unknown or has ended; open a new one with a fresh ticket")
+        raise SessionInvalid(
+            "the session is unknown or has ended; open a new one with a fresh ticket", slot=slot
+        )
     check_csrf(request, session)
     return session
 

@@ -196,7 +196,8 @@ def data_plane_paths() -> tuple[dict[str, Any], dict[str, Any]]:
                 "embedded",
                 {
                     "200": '{"csrf_token", "expires_at"} and the cookie __Host-gw_session (Secure, HttpOnly, '
-                    "SameSite=None, Partitioned); send X-CSRF-Token on POSTs made with it.",
+                    "SameSite=None, Partitioned; with X-Embed-Slot, a cookie of that slot's own); send "
+                    "X-CSRF-Token on POSTs made with it, and the same X-Embed-Slot on every request.",
                     "401": "ticket_invalid (unknown, used or expired), or the token's own refusal.",
                     "403": "origin_forbidden: only the gateway's own page may open a session.",
                 },
@@ -247,7 +248,8 @@ def build_document(sections: Iterable[tuple[dict[str, Any], dict[str, Any]]]) ->
                     "type": "apiKey",
                     "in": "cookie",
                     "name": "__Host-gw_session",
-                    "description": "Session mode, from POST /embedded/session",
+                    "description": "Session mode, from POST /embedded/session (a page sending X-Embed-Slot "
+                    "gets a cookie of its own, __Host-gw_session_<hash of the slot>)",
                 },
             },
         },

@@ -73,16 +73,8 @@ class QueryPlans:
         requested_limit: int | None,
     ) -> Plan:
         """Raises ClauseError (a bad user filter), RlsError (rules or rewrite refuse), RegistryError."""
-        tenant = snapshot.tenant
-        key = (
-            "chart",
-            tenant.id,
-            tenant.registry_version,
-            self._policies.fingerprint(claims),
-            chart.id,
-            tuple((f.column, f.op, json.dumps(f.value)) for f in user_filters),
-            requested_limit,
-        )
+        filters = tuple((f.column, f.op, json.dumps(f.value)) for f in user_filters)
+        key = self._key(snapshot, claims, "chart", chart.id, filters, requested_limit)
         plan = self._cached(key)
         if plan is None:
             plan = self._remember(
@@ -94,16 +86,7 @@ class QueryPlans:
         self, snapshot: TenantSnapshot, claims: GuestClaims, tables: Sequence[Dataset], sql: str, limit: int
     ) -> Plan:
         """Ad-hoc SQL over `tables` (the token's dataset resources, all of one warehouse)."""
-        tenant = snapshot.tenant
-        key = (
-            "query",
-            tenant.id,
-            tenant.registry_version,
-            self._policies.fingerprint(claims),
-            tuple(sorted(d.name for d in tables)),
-            sql,
-            limit,
-        )
+        key = self._key(snapshot, claims, "query", tuple(sorted(d.name for d in tables)), sql, limit)
         plan = self._cached(key)
         if plan is None:
             warehouse, dialect = tables[0].warehouse, tables[0].dialect
@@ -171,6 +154,12 @@ class QueryPlans:
             predicate_hash=catalog.fingerprint,
             audit=audit,
         )
+
+    def _key(self, snapshot: TenantSnapshot, claims: GuestClaims, *request: Hashable) -> Hashable:
+        """What a plan depends on: the tenant's registry as of its version, the token's rules and
+        user, and the request."""
+        tenant = snapshot.tenant
+        return (tenant.id, tenant.registry_version, self._policies.fingerprint(claims), *request)
 
     def _cached(self, key: Hashable) -> Plan | None:
         plan = self._plans.get(key)

@@ -129,6 +129,12 @@ class Replica:
         else:
             self._in_sync = True
 
+    async def check_in_sync(self) -> None:
+        """Readiness: raises while this replica may have missed events (it refuses guest tokens then),
+        so load balancers send its traffic elsewhere."""
+        if not self._in_sync:
+            raise RuntimeError("the replica is re-synchronising with the event streams")
+
     def _lose_sync(self) -> None:
         self._in_sync = False
         if isinstance(self._revocations, RedisRevocationStore):

@@ -20,7 +20,13 @@ from starlette.routing import Route
 from gateway.filter_spec import StrictModel
 from gateway.guest_auth import bearer_claims, check_csrf, check_first_party, token_of
 from gateway.rate_limit import FixedWindowLimiter
-from gateway.sessions import SESSION_COOKIE, EmbedSessions, cleared_session_cookie, session_cookie
+from gateway.sessions import (
+    EmbedSessions,
+    cleared_session_cookie,
+    session_cookie,
+    session_cookie_name,
+    slot_of,
+)
 from gateway.tokens.verify import TokenVerifier
 from gateway.web.bodies import read_json, validate
 from gateway.web.errors import ApiError
@@ -76,19 +82,21 @@ class SessionApi:
         if token is None:
             raise TicketInvalid("the ticket is unknown, already used or expired; ask the host for a new one")
         claims = await self._verifier.verify_refreshing_keys(token)
-        previous = await self._sessions.resume(request.cookies.get(SESSION_COOKIE, ""))
+        slot = slot_of(request.headers)
+        previous = await self._sessions.resume(request.cookies.get(session_cookie_name(slot), ""))
         if previous is not None:
             await self._sessions.close(previous)
         session, cookie = await self._sessions.open(token, claims)
         return JSONResponse(
             {"csrf_token": session.csrf_token, "expires_at": int(session.expires_at)},
-            headers={**NO_STORE, "Set-Cookie": session_cookie(cookie)},
+            headers={**NO_STORE, "Set-Cookie": session_cookie(cookie, slot)},
         )
 
     async def logout(self, request: Request) -> Response:
         check_first_party(request)
-        session = await self._sessions.resume(request.cookies.get(SESSION_COOKIE, ""))
+        slot = slot_of(request.headers)
+        session = await self._sessions.resume(request.cookies.get(session_cookie_name(slot), ""))
         if session is not None:
             check_csrf(request, session)
             await self._sessions.close(session)
-        return Response(status_code=204, headers={"Set-Cookie": cleared_session_cookie()})
+        return Response(status_code=204, headers={"Set-Cookie": cleared_session_cookie(slot)})

@@ -21,10 +21,11 @@ import hashlib
 import hmac
 import logging
 import math
+import re
 import secrets
 import time
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Final
@@ -40,6 +41,11 @@ from gateway.web.errors import ApiError
 
 SESSION_COOKIE: Final = "__Host-gw_session"
 CSRF_HEADER: Final = "X-CSRF-Token"
+# Which embedded dashboard a session request is for (the page sends its dashboard's id). Every frame the
+# gateway serves on one host page shares one partitioned cookie jar, so each dashboard keeps its
+# session under a cookie of its own, and requests say which one they mean.
+SLOT_HEADER: Final = "X-Embed-Slot"
+_SLOT: Final = re.compile(r"[A-Za-z0-9_-]{1,64}")
 # `__Host-` requires Secure, Path=/ and no Domain; Partitioned keeps the cookie to the embedding site
 # (CHIPS), which is what lets a third-party iframe keep it while third-party cookies are blocked.
 COOKIE_ATTRIBUTES: Final = "Path=/; Secure; HttpOnly; SameSite=None; Partitioned"
@@ -48,13 +54,26 @@ _HKDF_INFO: Final = b"embed-gateway session cookie signing v1"
 logger = logging.getLogger("gateway.sessions")
 
 
-def session_cookie(value: str) -> str:
-    """The `Set-Cookie` value that stores `value` (a signed session id)."""
-    return f"{SESSION_COOKIE}={value}; {COOKIE_ATTRIBUTES}"
+def session_cookie_name(slot: str | None) -> str:
+    """The cookie of one embedding slot; without a slot, the one default cookie."""
+    if slot is None:
+        return SESSION_COOKIE
+    return f"{SESSION_COOKIE}_{hashlib.sha256(slot.encode()).hexdigest()[:16]}"
 
 
-def cleared_session_cookie() -> str:
-    return f"{SESSION_COOKIE}=; {COOKIE_ATTRIBUTES}; Max-Age=0"
+def slot_of(headers: Mapping[str, str]) -> str | None:
+    """The request's `X-Embed-Slot`, when it is one a cookie name may be derived from."""
+    slot = headers.get(SLOT_HEADER)
+    return slot if slot is not None and _SLOT.fullmatch(slot) else None
+
+
+def session_cookie(value: str, slot: str | None = None) -> str:
+    """The `Set-Cookie` value that stores `value` (a signed session id) for `slot`."""
+    return f"{session_cookie_name(slot)}={value}; {COOKIE_ATTRIBUTES}"
+
+
+def cleared_session_cookie(slot: str | None = None) -> str:
+    return f"{session_cookie_name(slot)}=; {COOKIE_ATTRIBUTES}; Max-Age=0"
 
 
 @dataclass(frozen=True, slots=True)

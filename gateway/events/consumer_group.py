@@ -16,7 +16,7 @@ from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from gateway.events.bus import Event
-from gateway.events.redis_streams import _FIELD, _text
+from gateway.events.redis_streams import EVENT_FIELD, text_of
 
 logger = logging.getLogger("gateway.events.consumer_group")
 
@@ -100,8 +100,8 @@ class ConsumerGroup:
             self._claim_cursor,
             count=self._count,
         )
-        self._claim_cursor = _text(answer[0])
-        entries = [(_text(entry_id), fields) for entry_id, fields in answer[1] if fields]
+        self._claim_cursor = text_of(answer[0])
+        entries = [(text_of(entry_id), fields) for entry_id, fields in answer[1] if fields]
         if not entries:
             return []
         counts = await self._delivery_counts([entry_id for entry_id, _ in entries])
@@ -111,7 +111,7 @@ class ConsumerGroup:
         answer: Any = await self._redis.xreadgroup(
             self.group, self.consumer, {self.stream_key: ">"}, count=self._count, block=self._block_ms
         )
-        entries = [(_text(entry_id), fields) for _key, rows in answer or () for entry_id, fields in rows]
+        entries = [(text_of(entry_id), fields) for _key, rows in answer or () for entry_id, fields in rows]
         return await self._deliveries(entries, {})
 
     async def _delivery_counts(self, entry_ids: list[str]) -> dict[str, int]:
@@ -123,13 +123,13 @@ class ConsumerGroup:
             count=len(entry_ids),
             consumername=self.consumer,
         )
-        return {_text(row["message_id"]): int(row["times_delivered"]) for row in pending}
+        return {text_of(row["message_id"]): int(row["times_delivered"]) for row in pending}
 
     async def _deliveries(self, entries: list[tuple[str, Any]], counts: dict[str, int]) -> list[Delivery]:
         deliveries, unreadable = [], []
         for entry_id, fields in entries:
             try:
-                event = Event.from_json(fields[_FIELD.encode()])
+                event = Event.from_json(fields[EVENT_FIELD.encode()])
             except (KeyError, ValueError, TypeError):
                 unreadable.append(entry_id)
                 continue

@@ -19,14 +19,16 @@ from gateway.config import Config
 from gateway.events.bus import Event, EventBus, Stream
 from gateway.events.memory import InProcessBus
 
-_FIELD: Final = "event"
+# The one field of a stream entry: the event's JSON (consumer groups read it too).
+EVENT_FIELD: Final = "event"
 DEFAULT_MAXLEN: Final = 100_000
 DEFAULT_MAX_AGE_SECONDS: Final = 7 * 24 * 3600.0
 # XREAD from the very beginning of a stream.
 _FIRST_ID: Final = "0-0"
 
 
-def _text(value: bytes | str) -> str:
+def text_of(value: bytes | str) -> str:
+    """A stream answer's id or key as text (redis-py hands back bytes unless told to decode)."""
     return value.decode() if isinstance(value, bytes) else value
 
 
@@ -53,7 +55,7 @@ class RedisStreamsSubscription:
         last_ids = {}
         for key in self._streams:
             newest: Any = await self._redis.xrevrange(key, count=1)
-            last_ids[key] = _text(newest[0][0]) if newest else _FIRST_ID
+            last_ids[key] = text_of(newest[0][0]) if newest else _FIRST_ID
         self._last_ids = last_ids
 
     def __aiter__(self) -> RedisStreamsSubscription:
@@ -69,10 +71,10 @@ class RedisStreamsSubscription:
             # redis-py types stream answers loosely: [[key, [[id, {field: value}], ...]], ...]
             answer: Any = await self._redis.xread(self._last_ids, count=100, block=self._block_ms)  # type: ignore[arg-type]
             for key, entries in answer or ():
-                name = _text(key)
+                name = text_of(key)
                 for entry_id, fields in entries:
-                    self._last_ids[name] = _text(entry_id)
-                    self._pending.append((self._streams[name], Event.from_json(fields[_FIELD.encode()])))
+                    self._last_ids[name] = text_of(entry_id)
+                    self._pending.append((self._streams[name], Event.from_json(fields[EVENT_FIELD.encode()])))
         return self._pending.pop(0)
 
     async def aclose(self) -> None:
@@ -106,13 +108,13 @@ class RedisStreamsBus:
     async def publish(self, stream: Stream, event: Event) -> None:
         key = self.key(stream)
         if not self._max_age_ms:
-            await self._redis.xadd(key, {_FIELD: event.to_json()}, maxlen=self._maxlen, approximate=True)
+            await self._redis.xadd(key, {EVENT_FIELD: event.to_json()}, maxlen=self._maxlen, approximate=True)
             return
         # XADD takes one trimming rule; the age rule follows in the same round trip. Entry ids start
         # with their insertion time in milliseconds, so the oldest id to keep is "now minus age".
         oldest_kept = f"{time.time_ns() // 1_000_000 - self._max_age_ms}-0"
         async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.xadd(key, {_FIELD: event.to_json()}, maxlen=self._maxlen, approximate=True)
+            pipe.xadd(key, {EVENT_FIELD: event.to_json()}, maxlen=self._maxlen, approximate=True)
             pipe.xtrim(key, minid=oldest_kept, approximate=True)
             await pipe.execute()
 

@@ -135,7 +135,7 @@ class Demo:
         assert answer.status_code == 200, answer.text
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     directory = tmp_path_factory.mktemp("demo")
     port, host_port = free_port(), free_port()
@@ -195,7 +195,9 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
 # ------------------------------------------------------------------------------------ the browser
 
 
-@pytest.fixture(scope="session")
+# Package-scoped, like every fixture here: Playwright's sync API keeps an event loop running in this
+# thread while it is started, and the asynchronous tests of other packages need it gone.
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
     # The CI script installs Debian's chromium; on a developer machine it may still be installing.
     wait_until(
@@ -301,14 +303,14 @@ class StaticSite:
         self.server.server_close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def attacker_site() -> Iterator[StaticSite]:
     site = StaticSite()
     yield site
     site.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def trusted_site(demo: Demo, attacker_site: StaticSite) -> str:
     """The same server reached as `http://localhost:P3`: an origin acme allows (added for these tests)."""
     origin = attacker_site.origin.replace("127.0.0.1", "localhost")

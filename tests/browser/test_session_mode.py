@@ -3,11 +3,18 @@ then sends no token at all; a ticket used once opens nothing the second time."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from playwright.sync_api import Browser
 
-from tests.browser.conftest import Demo, Session, StaticSite, dashboard_frame, sdk_page
+from tests.browser.conftest import TENANT_IDS, Demo, Session, StaticSite, dashboard_frame, sdk_page
+from tests.browser.test_dashboard import RECENT_ORDERS_SQL, direct_rows, table_cells
 
-SESSION_COOKIE = "__Host-gw_session"
+SESSION_COOKIE = "__Host-gw_session"  # each dashboard's cookie is this name plus a suffix of its own
+
+
+def session_cookies(cookies: list[Any]) -> list[Any]:
+    return [c for c in cookies if c["name"].startswith(SESSION_COOKIE)]
 
 
 def test_session_mode_works_with_a_partitioned_cookie(demo: Demo, session: Session) -> None:
@@ -16,7 +23,7 @@ def test_session_mode_works_with_a_partitioned_cookie(demo: Demo, session: Sessi
     frame = dashboard_frame(session.page, "acme")
     assert frame.locator(".viz-table tbody tr").count() == 20
 
-    (cookie,) = [c for c in session.context.cookies() if c["name"] == SESSION_COOKIE]
+    (cookie,) = session_cookies(session.context.cookies())
     assert cookie["httpOnly"] and cookie["secure"] and cookie["sameSite"] == "None"
     # Partitioned (CHIPS): kept under the embedding site, so it works where third-party cookies are blocked.
     assert cookie.get("partitionKey") == "http://localhost", cookie
@@ -60,7 +67,7 @@ def test_a_replayed_ticket_opens_no_session(demo: Demo, session: Session, browse
         assert redeem_status == 401 and redeem_body["error"]["code"] == "ticket_invalid", answer
         assert "csrf_token" not in redeem_body
         assert data_status == 401, answer
-        assert [c for c in other.cookies() if c["name"] == SESSION_COOKIE] == []
+        assert session_cookies(other.cookies()) == []
     finally:
         other.close()
 
@@ -81,3 +88,18 @@ def test_a_dashboard_handed_a_used_ticket_says_so_and_shows_nothing(
     assert "ticket_invalid" in alert.inner_text()
     session.idle(1)
     assert session.api_requests()[asked:] == [], "no data request without a session"
+
+
+def test_two_dashboards_on_one_page_keep_their_own_sessions(demo: Demo, session: Session) -> None:
+    """Both frames share the gateway's partitioned cookie jar on the host page: each keeps its own cookie."""
+    session.page.goto(demo.host_url + "/?mode=session")
+    shown = {slug: table_cells(dashboard_frame(session.page, slug)) for slug in TENANT_IDS}
+    for slug, tenant_id in TENANT_IDS.items():
+        expected = direct_rows(demo.warehouse, RECENT_ORDERS_SQL, tenant_id)
+        assert [int(cells[0]) for cells in shown[slug]] == [row[0] for row in expected]
+    cookies = session_cookies(session.context.cookies())
+    assert len({c["name"] for c in cookies}) == 2, cookies
+    for slug in TENANT_IDS:
+        for request in session.data_requests(demo.dashboard_uuid(slug)):
+            response = request.response()
+            assert response is not None and response.status == 200, (slug, request.url)

@@ -42,7 +42,11 @@ def test_readiness_follows_redis(tmp_path: Path) -> None:
         assert httpx.get(unreachable.url + "/healthz").status_code == 200
         ready = httpx.get(unreachable.url + "/readyz")
         assert ready.status_code == 503
-        assert ready.json() == {"status": "unavailable", "checks": {"registry": "ok", "redis": "unreachable"}}
+        assert ready.json() == {
+            "status": "unavailable",
+            # Without Redis the replica cannot follow the event streams either.
+            "checks": {"registry": "ok", "redis": "unreachable", "events": "unreachable"},
+        }
         assert "do-not-leak" not in ready.text
     finally:
         unreachable.stop()

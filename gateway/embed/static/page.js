@@ -161,6 +161,9 @@ async function request(method, path, body, { withCredential = true } = {}) {
   const headers = { Accept: "application/json" };
   if (withCredential && state.mode === "cookieless") headers.Authorization = `Bearer ${state.token}`;
   if (withCredential && state.mode === "session" && method !== "GET") headers["X-CSRF-Token"] = state.csrfToken;
+  // Every dashboard framed on one host page shares the gateway's cookie jar there: each session is
+  // kept under a cookie named after its dashboard, and each request says which one it means.
+  if (state.mode === "session") headers["X-Embed-Slot"] = config.dashboard;
   const init = {
     method,
     headers,
