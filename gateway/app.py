@@ -11,10 +11,11 @@ The app never configures logging: the server does, once per process (gateway.log
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import secrets
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Final
@@ -125,6 +126,18 @@ def warehouse_introspection(connectors: Connectors) -> Introspect:
         return [(column.name, column.type) for column in columns]
 
     return introspect
+
+
+CLOSE_TIMEOUT_SECONDS: Final = 5.0
+
+
+async def _closed_within(what: str, closing: Awaitable[None]) -> None:
+    try:
+        await asyncio.wait_for(closing, CLOSE_TIMEOUT_SECONDS)
+    except TimeoutError:
+        logger.warning("closing the %s took more than %g s; left behind", what, CLOSE_TIMEOUT_SECONDS)
+    except Exception:
+        logger.exception("closing the %s failed", what)
 
 
 class GatewayApp(Starlette):
@@ -263,14 +276,15 @@ def create_app(config: Config | None = None) -> Starlette:
         try:
             yield
         finally:
+            # Each step bounded: a dependency that hangs while closing must not keep the process alive.
             if webhooks is not None:
-                await webhooks.stop()
-            await replica.stop()
-            await connectors.aclose()
-            await bus.aclose()
+                await _closed_within("webhook deliveries", webhooks.stop())
+            await _closed_within("event follower", replica.stop())
+            await _closed_within("warehouse connectors", connectors.aclose())
+            await _closed_within("event bus", bus.aclose())
             if redis is not None:
-                await redis.aclose()
-            await engine.dispose()
+                await _closed_within("Redis", redis.aclose())
+            await _closed_within("registry", engine.dispose())
 
     async def openapi_json(_request: Request) -> Response:
         return JSONResponse(openapi)

@@ -125,7 +125,11 @@ def test_sigterm_during_a_slow_request(
     assert answer.headers["x-request-id"] == "slow-request"
 
     # Then the lifespan shutdown runs (Redis, bus, registry closed) and the process ends.
-    assert gw.process.process.wait(timeout=15) in (0, -signal.SIGTERM)
+    try:
+        code = gw.process.process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"the gateway did not exit after its last request:\n{gw.process.output()[-4000:]}")
+    assert code in (0, -signal.SIGTERM)
     log = gw.process.output()
     assert "Application shutdown complete." in log
     assert log.index("drain over") < log.index('"slow-request"') < log.index("Application shutdown complete.")
