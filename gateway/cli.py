@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from gateway import serving
 from gateway.config import Config, ConfigError
 from gateway.demo import run_demo
-from gateway.demo_setup import DEMO_FILE, DemoTenantAccess, prepare_demo, registry_is_empty
+from gateway.demo_setup import DEMO_FILE, DemoTenantAccess, prepare_demo
 from gateway.events import tail as events_cli
 from gateway.rls import cli as rewrite_cli
 from tenants import cli as tenants_cli
@@ -81,10 +81,13 @@ def serve(host: str, port: int, workers: int) -> int:
         print(f"GATEWAY_ADMIN_TOKEN was not set; this run's admin token is: {token}", file=sys.stderr)
     # Configures logging (JSON lines on stderr), once for this process.
     server_config = serving.uvicorn_config(host=host, port=port, workers=workers, shutdown=shutdown)
-    # Migrate once here so that several workers do not race to do it.
-    asyncio.run(_migrate(config))
-    if _wants_demo(config):
-        _print_demo_guide(asyncio.run(prepare_demo(config)), host, port)
+    # Migrate once here so that several workers do not race to do it (preparing the demo migrates too).
+    if _nothing_configured(config):
+        demo = asyncio.run(prepare_demo(config, only_into_empty_registry=True))
+        if demo:
+            _print_demo_guide(demo, host, port)
+    else:
+        asyncio.run(_migrate(config))
     logging.getLogger("gateway").info(
         "gateway (%s) on http://%s:%d  health: /healthz  ready: /readyz  metrics: /metrics  "
         "API description: /openapi.json",
@@ -96,13 +99,9 @@ def serve(host: str, port: int, workers: int) -> int:
     return 0
 
 
-def _wants_demo(config: Config) -> bool:
-    """Nothing configured (development, the default registry file) and nothing onboarded yet."""
-    return (
-        config.environment == "development"
-        and not os.environ.get("GATEWAY_DATABASE_URL")
-        and asyncio.run(registry_is_empty(config))
-    )
+def _nothing_configured(config: Config) -> bool:
+    """Development with the default registry file: the demo is loaded if nothing is onboarded yet."""
+    return config.environment == "development" and not os.environ.get("GATEWAY_DATABASE_URL")
 
 
 def _print_demo_guide(tenants: Sequence[DemoTenantAccess], host: str, port: int) -> None:

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from gateway.config import Config
-from gateway.events.bus import EventBus
 from gateway.events.memory import InProcessBus
 from gateway.warehouse.demo import DemoTenant, create_demo_database, demo_tenants
 from gateway.web.bodies import validate
@@ -42,35 +41,26 @@ def _collection(name: str) -> Resource:
 
 
 async def prepare_demo(
-    config: Config, *, origins: Sequence[str] = (), bus: EventBus | None = None
+    config: Config, *, origins: Sequence[str] = (), only_into_empty_registry: bool = False
 ) -> list[DemoTenantAccess]:
-    """Create the demo warehouse file and tenants when missing; allow `origins`; make this run's apps."""
-    path = config.data_dir() / DEMO_FILE
-    if not path.exists():
-        create_demo_database(path)
-    engine = create_engine(config.database_url, timeout_seconds=config.database_timeout_seconds)
-    try:
-        await migrate(engine)
-        registry = Registry(
-            session_factory(engine),
-            SecretBox(config.effective_secret_key().reveal()),
-            bus if bus is not None else InProcessBus(),
-        )
-        return [await _onboard(registry, tenant, origins) for tenant in demo_tenants(path)]
-    finally:
-        await engine.dispose()
-
-
-async def registry_is_empty(config: Config) -> bool:
+    """Migrate the registry; create the demo warehouse file and tenants when missing; allow `origins`;
+    make this run's apps. With `only_into_empty_registry`, a registry holding any tenant is left
+    as it is (and nothing is returned)."""
     engine = create_engine(config.database_url, timeout_seconds=config.database_timeout_seconds)
     try:
         await migrate(engine)
         registry = Registry(
             session_factory(engine), SecretBox(config.effective_secret_key().reveal()), InProcessBus()
         )
-        page = await registry.list(TENANTS, None, limit=1, cursor=None)
-        assert page.body is not None
-        return not page.body["items"]
+        if only_into_empty_registry:
+            page = await registry.list(TENANTS, None, limit=1, cursor=None)
+            assert page.body is not None
+            if page.body["items"]:
+                return []
+        path = config.data_dir() / DEMO_FILE
+        if not path.exists():
+            create_demo_database(path)
+        return [await _onboard(registry, tenant, origins) for tenant in demo_tenants(path)]
     finally:
         await engine.dispose()
 

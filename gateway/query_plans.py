@@ -75,27 +75,27 @@ class QueryPlans:
         """Raises ClauseError (a bad user filter), RlsError (rules or rewrite refuse), RegistryError."""
         filters = tuple((f.column, f.op, json.dumps(f.value)) for f in user_filters)
         key = self._key(snapshot, claims, "chart", chart.id, filters, requested_limit)
-        plan = self._cached(key)
-        if plan is None:
-            plan = self._remember(
-                key, await self._chart_plan(snapshot, claims, chart, user_filters, requested_limit)
-            )
-        return plan
+        return self._cached(key) or self._remember(
+            key, await self._chart_plan(snapshot, claims, chart, user_filters, requested_limit)
+        )
 
     async def query(
         self, snapshot: TenantSnapshot, claims: GuestClaims, tables: Sequence[Dataset], sql: str, limit: int
     ) -> Plan:
         """Ad-hoc SQL over `tables` (the token's dataset resources, all of one warehouse)."""
-        key = self._key(snapshot, claims, "query", tuple(sorted(d.name for d in tables)), sql, limit)
-        plan = self._cached(key)
-        if plan is None:
-            warehouse, dialect = tables[0].warehouse, tables[0].dialect
-            catalog = await self._policies.catalog(
-                snapshot, claims, tables, warehouse=warehouse, dialect=dialect
-            )
-            audit = {"datasets": sorted(d.name for d in tables)}
-            plan = self._remember(key, self._plan(snapshot, warehouse, dialect, sql, catalog, limit, audit))
-        return plan
+        names = tuple(sorted(d.name for d in tables))
+        key = self._key(snapshot, claims, "query", names, sql, limit)
+        return self._cached(key) or self._remember(
+            key, await self._query_plan(snapshot, claims, tables, sql, limit)
+        )
+
+    async def _query_plan(
+        self, snapshot: TenantSnapshot, claims: GuestClaims, tables: Sequence[Dataset], sql: str, limit: int
+    ) -> Plan:
+        warehouse, dialect = tables[0].warehouse, tables[0].dialect
+        catalog = await self._policies.catalog(snapshot, claims, tables, warehouse=warehouse, dialect=dialect)
+        audit = {"datasets": sorted(d.name for d in tables)}
+        return self._plan(snapshot, warehouse, dialect, sql, catalog, limit, audit)
 
     async def _chart_plan(
         self,
