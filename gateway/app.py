@@ -58,11 +58,11 @@ from gateway.tokens.errors import TokenError
 from gateway.tokens.revocation import InProcessRevocationStore, RedisRevocationStore, RevocationStore
 from gateway.tokens.verify import TokenVerifier
 from gateway.warehouse import Connectors, QueryFailed, WarehouseError
-from gateway.web.cors import CorsMiddleware, KnownOrigins
+from gateway.web.access_log import AccessLog
+from gateway.web.cors import KnownOrigins
+from gateway.web.direct_routes import DirectRoutes
+from gateway.web.edge import EdgeMiddleware
 from gateway.web.errors import EXCEPTION_HANDLERS
-from gateway.web.request_id import RequestIdMiddleware
-from gateway.web.request_observer import RequestObserverMiddleware
-from gateway.web.security_headers import SecurityHeadersMiddleware
 from gateway.webhooks.worker import webhook_worker
 from tenants import api as onboarding_api
 from tenants.crypto import SecretBox
@@ -262,6 +262,7 @@ def create_app(config: Config | None = None) -> Starlette:
     )
     if webhooks is None:
         logger.warning("REDIS_URL is not set: webhooks are not delivered by a gateway without Redis")
+    access_log = AccessLog()
     openapi = build_document(
         [onboarding_paths(), data_plane_paths(), openapi_section(), embed_openapi_section()]
     )
@@ -276,6 +277,7 @@ def create_app(config: Config | None = None) -> Starlette:
         try:
             yield
         finally:
+            access_log.flush()
             # Each step bounded: a dependency that hangs while closing must not keep the process alive.
             if webhooks is not None:
                 await _closed_within("webhook deliveries", webhooks.stop())
@@ -303,9 +305,10 @@ def create_app(config: Config | None = None) -> Starlette:
     checks: dict[str, Any] = {"registry": store.ping, "redis": redis_ping if redis is not None else None}
     if redis is not None:
         checks["events"] = replica.check_in_sync
-    # Starlette tries routes in order: the data plane's hot routes first.
+    exception_handlers = {**EXCEPTION_HANDLERS, TokenError: handle_token_error}
+    data_routes = data_api.routes()
     routes = [
-        *data_api.routes(),
+        *data_routes,  # served by DirectRoutes; here for the other methods' 405
         *health.routes(checks, timeout_seconds=config.redis_timeout_seconds, observe=observe_readiness),
         *metrics.routes(),
         Route("/openapi.json", openapi_json, methods=["GET"]),
@@ -329,13 +332,18 @@ def create_app(config: Config | None = None) -> Starlette:
     ]
     app = GatewayApp(
         # Around Starlette's own 500 handler too: an unhandled error still gets its id and headers.
-        outer_middleware=[Middleware(RequestIdMiddleware), Middleware(SecurityHeadersMiddleware)],
-        routes=routes,
-        middleware=[
-            Middleware(RequestObserverMiddleware, metrics=metrics),
-            Middleware(CorsMiddleware, known_origins=KnownOrigins(store.all_origins)),
+        outer_middleware=[
+            Middleware(
+                EdgeMiddleware,
+                metrics=metrics,
+                known_origins=KnownOrigins(store.all_origins),
+                access_log=access_log,
+            ),
+            # The data plane's hot routes, past Starlette's router and exception middleware.
+            Middleware(DirectRoutes, routes=data_routes, exception_handlers=exception_handlers),
         ],
-        exception_handlers={**EXCEPTION_HANDLERS, TokenError: handle_token_error},
+        routes=routes,
+        exception_handlers=exception_handlers,
         lifespan=lifespan,
     )
     app.state.metrics = metrics

@@ -18,6 +18,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from gateway.dashboards import ResourceForbidden, token_lists_dashboard
+from gateway.decision_memo import DecisionMemo
 from gateway.events.bus import Event, EventBus
 from gateway.filter_spec import FilterSpec, StrictModel
 from gateway.guest_auth import guest_claims
@@ -29,7 +30,7 @@ from gateway.tenant_snapshot import TenantSnapshot, TenantSnapshots
 from gateway.tokens.claims import GuestClaims
 from gateway.tokens.verify import TokenVerifier
 from gateway.warehouse import Connectors, Result, WarehouseError, WarehouseTimeout
-from gateway.web.bodies import read_json, validate
+from gateway.web.bodies import parse_json, read_json, read_json_bytes, validate
 from gateway.web.errors import ApiError
 from tenants.errors import NotFound, RegistryError
 from tenants.store import Chart, Tenant
@@ -98,7 +99,10 @@ class DataApi:
         self._bus = bus
         self._metrics = metrics
         self._count_result_lookup = metrics.cache_lookup_counter("result")
+        self._count_decision_lookup = metrics.cache_lookup_counter("decision")
         self._max_body_bytes = max_body_bytes
+        # A repeated chart request (same token, same body) skips parsing, grant check and plan lookup.
+        self._decisions: DecisionMemo[tuple[Plan, bool]] = DecisionMemo()
 
     def routes(self) -> list[Route]:
         return [
@@ -108,8 +112,21 @@ class DataApi:
 
     async def chart_data(self, request: Request) -> Response:
         claims = await guest_claims(request, self._verifier)
-        body = validate(ChartDataRequest, await read_json(request, max_bytes=self._max_body_bytes))
+        raw = await read_json_bytes(request, max_bytes=self._max_body_bytes)
         snapshot = await self._snapshots.active(claims.tenant_id)
+        decided = self._decisions.get(claims, snapshot, raw)
+        self._count_decision_lookup(decided is not None)
+        if decided is None:
+            decided = self._decisions.remember(
+                claims, snapshot, raw, await self._chart_decision(claims, snapshot, raw)
+            )
+        plan, force = decided
+        return await self._answer(claims, snapshot, plan, force=force)
+
+    async def _chart_decision(
+        self, claims: GuestClaims, snapshot: TenantSnapshot, raw: bytes
+    ) -> tuple[Plan, bool]:
+        body = validate(ChartDataRequest, parse_json(raw))
         chart = self._granted_chart(claims, snapshot, body)
         try:
             plan = await self._plans.chart(snapshot, claims, chart, body.filters, body.row_limit)
@@ -119,7 +136,7 @@ class DataApi:
             raise BadFilter(str(exc), code="chart_not_supported") from None
         except RlsError as exc:
             raise _refusal(exc) from None
-        return await self._answer(claims, snapshot, plan, force=body.force)
+        return plan, body.force
 
     async def query(self, request: Request) -> Response:
         claims = await guest_claims(request, self._verifier)
@@ -147,29 +164,13 @@ class DataApi:
     @staticmethod
     def _granted_chart(claims: GuestClaims, snapshot: TenantSnapshot, body: ChartDataRequest) -> Chart:
         """The chart, when the token lists it or a dashboard holding it; the same 403 otherwise."""
-        refused = ResourceForbidden(f"this token does not grant chart {str(body.chart_id)[:64]!r}")
         try:
             chart = snapshot.chart(str(body.chart_id))
         except NotFound:
-            raise refused from None
-        names = {str(chart.id), chart.uuid}
-        if body.dashboard_id is None and any(
-            r.type == "chart" and str(r.id) in names for r in claims.resources
-        ):
+            chart = None
+        if chart is not None and _grants(claims, snapshot, chart, body.dashboard_id):
             return chart
-        candidates = (
-            [str(body.dashboard_id)]
-            if body.dashboard_id is not None
-            else [str(r.id) for r in claims.resources if r.type == "dashboard"]
-        )
-        for ref in candidates:
-            try:
-                dashboard = snapshot.dashboard(ref)
-            except NotFound:
-                continue
-            if token_lists_dashboard(claims, dashboard) and chart.id in dashboard.chart_ids:
-                return chart
-        raise refused
+        raise ResourceForbidden(f"this token does not grant chart {str(body.chart_id)[:64]!r}")
 
     async def _answer(
         self, claims: GuestClaims, snapshot: TenantSnapshot, plan: Plan, *, force: bool
@@ -233,6 +234,27 @@ class DataApi:
             await self._bus.publish("audit", Event("data.query", tenant.id, payload))
         except Exception:
             logger.exception("could not record the data.query audit event")
+
+
+def _grants(claims: GuestClaims, snapshot: TenantSnapshot, chart: Chart, dashboard_id: object) -> bool:
+    """Whether the token lists `chart`, or the dashboard asked for (else any it lists) holding it."""
+    if dashboard_id is None and any(
+        r.type == "chart" and str(r.id) in (str(chart.id), chart.uuid) for r in claims.resources
+    ):
+        return True
+    candidates = (
+        [str(dashboard_id)]
+        if dashboard_id is not None
+        else [str(r.id) for r in claims.resources if r.type == "dashboard"]
+    )
+    for ref in candidates:
+        try:
+            dashboard = snapshot.dashboard(ref)
+        except NotFound:
+            continue
+        if token_lists_dashboard(claims, dashboard) and chart.id in dashboard.chart_ids:
+            return True
+    return False
 
 
 def _refusal(exc: RlsError) -> ApiError:

@@ -40,6 +40,7 @@ from gateway.tokens.verify import TokenVerifier
 from gateway.web.cors import CORS_ORIGIN_STATE
 from gateway.web.errors import ApiError, error_response
 from gateway.web.origins import is_own_origin, normalise_origin, origin_allowed
+from gateway.web.raw_headers import header
 
 SAFE_METHODS: Final = frozenset({"GET", "HEAD"})
 
@@ -85,10 +86,10 @@ def guest_auth_of(request: Request) -> GuestAuth:
 
 
 def token_of(request: Request) -> str | None:
-    scheme, _, credential = request.headers.get("authorization", "").partition(" ")
+    scheme, _, credential = (header(request.scope, b"authorization") or "").partition(" ")
     if scheme.lower() == "bearer" and credential.strip():
         return credential.strip()
-    return request.headers.get("x-guesttoken") or None
+    return header(request.scope, b"x-guesttoken") or None
 
 
 async def guest_claims(request: Request, verifier: TokenVerifier) -> GuestClaims:
@@ -96,13 +97,13 @@ async def guest_claims(request: Request, verifier: TokenVerifier) -> GuestClaims
     token = token_of(request)
     if (
         token is None
-        and "cookie" in request.headers
+        and header(request.scope, b"cookie") is not None
         and session_cookie_name(slot_of(request.headers)) in request.cookies
     ):
         claims = await _session_claims(request, verifier, guest_auth_of(request).sessions)
     else:
         claims = await bearer_claims(request, verifier, token)
-    metrics_of(request).tokens_verified.inc()
+    metrics_of(request).count_verified_token()
     logs.bind_tenant(claims.tenant_id)
     return claims
 
@@ -117,7 +118,7 @@ async def bearer_claims(request: Request, verifier: TokenVerifier, token: str | 
 
 
 async def _check_origin(request: Request, claims: GuestClaims) -> None:
-    origin = request.headers.get("origin")
+    origin = header(request.scope, b"origin")
     if origin is None or is_own_origin(origin, request.scope):
         return
     allowed = claims.origins

@@ -105,7 +105,7 @@ LOG_CONFIG: Final[dict[str, Any]] = {
         # uvicorn's own messages go through the root handler, as JSON like every other line.
         "uvicorn": {"handlers": [], "propagate": True},
         "uvicorn.error": {"handlers": [], "propagate": True},
-        # Replaced by gateway.web.request_observer (JSON, with the request id and the route template).
+        # Replaced by gateway.web.access_log (JSON, with the request id and the route template).
         "uvicorn.access": {"handlers": [], "propagate": False},
         # One line per alembic plugin in every process that loads alembic: noise.
         "alembic.runtime.plugins": {"level": "WARNING"},

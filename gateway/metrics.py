@@ -10,12 +10,12 @@ tenant, a token or a user: a caller cannot create series.
 Series, and who fills them:
 
 - `gateway_http_requests_total{route,method,status}`, `gateway_http_request_duration_seconds{route,method}`:
-  every HTTP request (gateway.web.request_observer); `route` is `unmatched` when no route matched.
+  every HTTP request (gateway.web.edge); `route` is `unmatched` when no route matched.
 - `gateway_tokens_minted_total`, `gateway_tokens_verified_total`, `gateway_tokens_rejected_total{reason}`:
   the guest-token endpoints; `reason` is the refusal's `TokenError` code.
 - `gateway_cache_requests_total{cache,outcome}`: cache lookups, `outcome` `hit` or `miss`; defined here,
-  filled by the data plane's plan, rewrite and result caches (the verified-token cache does not expose
-  its hits).
+  filled by the data plane's decision, plan, rewrite and result caches (the verified-token cache does
+  not expose its hits).
 - `gateway_warehouse_query_seconds{connector}`: defined here, filled by the data plane's connectors.
 - `gateway_redis_errors_total`: Redis failures that reached a request or the readiness probe (failures the
   revocation store absorbs show as `gateway_tokens_rejected_total{reason="revocation_unavailable"}`).
@@ -28,7 +28,9 @@ worker per pod (scale with replicas) for complete numbers.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from bisect import bisect_left
+from collections.abc import Callable, Iterator
+from itertools import accumulate
 from typing import Any, Final
 
 from prometheus_client import (
@@ -39,12 +41,17 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-_METHODS: Final = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+STANDARD_METHODS: Final = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 # Warehouse queries run longer than requests of the gateway itself.
+# prometheus_client's default buckets, which the request histogram has always had.
+_REQUEST_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
+_REQUEST_BOUNDS: Final = (*(repr(bound) for bound in _REQUEST_BUCKETS), "+Inf")  # as `le` labels
 _QUERY_BUCKETS: Final = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
 
 
@@ -52,32 +59,13 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         registry = self.registry
-        self.http_requests = Counter(
-            "gateway_http_requests",
-            "HTTP requests answered, by route template, method and status",
-            ["route", "method", "status"],
-            registry=registry,
-        )
-        self.http_request_duration = Histogram(
-            "gateway_http_request_duration_seconds",
-            "Time to answer an HTTP request, by route template and method",
-            ["route", "method"],
-            registry=registry,
-        )
+        self._hot = _HotSeries()
+        registry.register(self._hot)
         self.tokens_minted = Counter("gateway_tokens_minted", "Guest tokens minted", registry=registry)
-        self.tokens_verified = Counter(
-            "gateway_tokens_verified", "Guest tokens that passed verification", registry=registry
-        )
         self.tokens_rejected = Counter(
             "gateway_tokens_rejected",
             "Guest tokens refused, by refusal code",
             ["reason"],
-            registry=registry,
-        )
-        self.cache_requests = Counter(
-            "gateway_cache_requests",
-            "Cache lookups by cache (plan, rewrite, result) and outcome (hit, miss)",
-            ["cache", "outcome"],
             registry=registry,
         )
         self.warehouse_query_seconds = Histogram(
@@ -95,27 +83,34 @@ class Metrics:
             "Seconds between an event's publication and its application by this replica (last event)",
             registry=registry,
         )
-        self._request_children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
         self.ready = Gauge(
             "gateway_ready", "1 when the last readiness check passed, 0 otherwise", registry=registry
         )
 
     def cache_lookup_counter(self, cache: str) -> Callable[[bool], None]:
-        """A `hit -> None` callback counting one cache's lookups (label children bound once)."""
-        hit, miss = self.cache_requests.labels(cache, "hit"), self.cache_requests.labels(cache, "miss")
-        return lambda found: (hit if found else miss).inc()
+        """A `hit -> None` callback counting one cache's lookups."""
+        lookups = self._hot.cache_lookups
+        hit, miss = (cache, "hit"), (cache, "miss")
+        lookups.setdefault(hit, 0)
+        lookups.setdefault(miss, 0)
+
+        def count(found: bool) -> None:
+            lookups[hit if found else miss] += 1
+
+        return count
+
+    def count_verified_token(self) -> None:
+        self._hot.tokens_verified += 1
 
     def observe_request(self, *, route: str, method: str, status: int, seconds: float) -> None:
-        # Label children looked up once per (route, method, status): routes are templates, so few.
-        known = method if method in _METHODS else "other"
-        children = self._request_children.get((route, known, status))
-        if children is None:
-            children = self._request_children[(route, known, status)] = (
-                self.http_requests.labels(route=route, method=known, status=str(status)),
-                self.http_request_duration.labels(route=route, method=known),
-            )
-        children[0].inc()
-        children[1].observe(seconds)
+        hot = self._hot
+        key = (route, method if method in STANDARD_METHODS else "other")
+        requests = hot.requests.setdefault(key, {})
+        requests[status] = requests.get(status, 0) + 1
+        duration = hot.durations.get(key)
+        if duration is None:
+            duration = hot.durations[key] = _Histogram()
+        duration.observe(seconds)
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
@@ -128,6 +123,65 @@ class Metrics:
 
     def routes(self) -> list[Route]:
         return [Route("/metrics", self.endpoint, methods=["GET"])]
+
+
+class _Histogram:
+    """Bucket counts (not yet cumulative) and the sum of what was observed."""
+
+    __slots__ = ("counts", "total")
+
+    def __init__(self) -> None:
+        self.counts = [0] * (len(_REQUEST_BUCKETS) + 1)  # the last one is +Inf
+        self.total = 0.0
+
+    def observe(self, seconds: float) -> None:
+        self.counts[bisect_left(_REQUEST_BUCKETS, seconds)] += 1
+        self.total += seconds
+
+
+class _HotSeries(Collector):
+    """The series every request moves, counted in plain integers and read when /metrics is scraped.
+
+    prometheus_client takes a lock for every increment and a request made five of them; these are
+    only ever updated from the event loop's thread, which needs none.
+    """
+
+    def __init__(self) -> None:
+        self.requests: dict[tuple[str, str], dict[int, int]] = {}
+        self.durations: dict[tuple[str, str], _Histogram] = {}
+        self.tokens_verified = 0
+        self.cache_lookups: dict[tuple[str, str], int] = {}
+
+    def collect(self) -> Iterator[Metric]:
+        requests = CounterMetricFamily(
+            "gateway_http_requests",
+            "HTTP requests answered, by route template, method and status",
+            labels=["route", "method", "status"],
+        )
+        for (route, method), by_status in list(self.requests.items()):
+            for status, count in list(by_status.items()):
+                requests.add_metric([route, method, str(status)], count)
+        durations = HistogramMetricFamily(
+            "gateway_http_request_duration_seconds",
+            "Time to answer an HTTP request, by route template and method",
+            labels=["route", "method"],
+        )
+        for (route, method), histogram in list(self.durations.items()):
+            cumulative = list(accumulate(histogram.counts))
+            durations.add_metric(
+                [route, method], list(zip(_REQUEST_BOUNDS, cumulative, strict=True)), histogram.total
+            )
+        verified = CounterMetricFamily(
+            "gateway_tokens_verified", "Guest tokens that passed verification", value=self.tokens_verified
+        )
+        lookups = CounterMetricFamily(
+            "gateway_cache_requests",
+            "Cache lookups by cache (decision, plan, rewrite, result) and outcome (hit, miss)",
+            labels=["cache", "outcome"],
+        )
+        for (cache, outcome), count in list(self.cache_lookups.items()):
+            lookups.add_metric([cache, outcome], count)
+        yield from (requests, durations, verified, lookups)
 
 
 def metrics_of(request: Request) -> Metrics:

@@ -73,7 +73,7 @@ def uvicorn_config(*, host: str, port: int, workers: int, shutdown: ShutdownSett
         # One JSON configuration, applied by uvicorn once per process (and in each worker it spawns).
         log_config=copy.deepcopy(LOG_CONFIG),
         log_level="info",
-        access_log=False,  # gateway.web.request_observer writes the access lines
+        access_log=False,  # gateway.web.access_log writes the access lines
         timeout_graceful_shutdown=shutdown.timeout_seconds,  # type: ignore[arg-type]  # a float works
     )
 

@@ -18,7 +18,7 @@ from tenants.store import Chart, Dashboard, Dataset, RegistryStore, RowFilter, T
 from tenants.warehouse_urls import default_schema
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, weakref_slot=True)  # gateway.decision_memo holds it weakly
 class TenantSnapshot:
     tenant: Tenant
     datasets: tuple[Dataset, ...]

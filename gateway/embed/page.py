@@ -23,6 +23,7 @@ from starlette.routing import Route
 from gateway.embed.assets import EmbedAssets
 from gateway.tenant_snapshot import TenantSnapshots
 from gateway.tokens.errors import TenantSuspended
+from gateway.web.security_headers import csp_nonce
 from tenants.errors import NotFound
 from tenants.store import RegistryStore
 
@@ -45,7 +46,7 @@ class EmbedPage:
         origins = await self._allowed_origins(ref)
         request.state.frame_ancestors = origins
         body = render_page(
-            nonce=request.state.csp_nonce,
+            nonce=csp_nonce(request),
             dashboard=ref if origins else "",
             allowed_origins=origins,
             assets=self._assets,

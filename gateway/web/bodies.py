@@ -7,30 +7,40 @@ may be a secret.
 from __future__ import annotations
 
 import json
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 from pydantic import BaseModel, ValidationError
 from starlette.requests import ClientDisconnect, Request
 
 from gateway.web.errors import ApiError
+from gateway.web.raw_headers import header
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
 async def read_json(request: Request, *, max_bytes: int) -> Any:
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    return parse_json(await read_json_bytes(request, max_bytes=max_bytes))
+
+
+async def read_json_bytes(request: Request, *, max_bytes: int) -> bytes:
+    """The body of a JSON request, unparsed (its content type and size checked)."""
+    content_type = (header(request.scope, b"content-type") or "").split(";")[0].strip().lower()
     if content_type != "application/json":
         raise ApiError("send the body as application/json", code="unsupported_media_type", status=415)
-    declared = request.headers.get("content-length")
+    declared = header(request.scope, b"content-length")
     if declared is not None and (not declared.isdigit() or int(declared) > max_bytes):
         raise ApiError(f"the body exceeds {max_bytes} bytes", code="body_too_large", status=413)
-    raw = await _body(request, max_bytes)
+    return await _body(request, max_bytes)
+
+
+def parse_json(raw: bytes) -> Any:
     if b"\\u0000" in raw:
         # Databases refuse NUL in text; refuse it here rather than fail deep inside a write.
         raise ApiError("strings must not contain NUL characters", code="invalid_json")
     try:
-        return json.loads(raw, parse_constant=_refuse_constant)
-    except (ValueError, RecursionError):
+        # JSON over a network is UTF-8 (RFC 8259), and a parser may skip a byte order mark.
+        return _DECODER.decode(raw.decode("utf-8-sig"))
+    except (ValueError, RecursionError):  # UnicodeDecodeError included
         raise ApiError("the body is not valid JSON", code="invalid_json") from None
 
 
@@ -53,6 +63,10 @@ async def _body(request: Request, max_bytes: int) -> bytes:
 
 def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
+
+
+# One decoder for every body: `json.loads` with an option builds a new one (and its scanner) per call.
+_DECODER: Final = json.JSONDecoder(parse_constant=_refuse_constant)
 
 
 def validate(model: type[ModelT], data: Any) -> ModelT:

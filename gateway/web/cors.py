@@ -1,4 +1,4 @@
-"""CORS for the data endpoints only, and only for origins tenants allow.
+"""CORS for the data endpoints only, and only for origins tenants allow (applied by `gateway.web.edge`).
 
 A preflight carries no token, so it is answered for any origin some tenant allows (`KnownOrigins`);
 any other preflight gets no CORS header and the browser stops there. An actual answer carries
@@ -17,15 +17,12 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Final
+from typing import Any, Final
 
-from starlette.datastructures import Headers, MutableHeaders
 from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.web.errors import error_response
 from gateway.web.origins import normalise_origin, origin_allowed
-from gateway.web.paths import app_path
 
 logger = logging.getLogger("gateway.cors")
 
@@ -99,43 +96,24 @@ class KnownOrigins:
         self._loaded_at = self._clock()
 
 
-class CorsMiddleware:
-    def __init__(self, app: ASGIApp, *, known_origins: KnownOrigins) -> None:
-        self.app = app
-        self.known_origins = known_origins
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not is_data_path(app_path(scope)):
-            await self.app(scope, receive, send)
-            return
-        headers = Headers(scope=scope)
-        origin = headers.get("origin")
-        if scope["method"] == "OPTIONS" and origin is not None and "access-control-request-method" in headers:
-            response = await self._preflight(origin)
-            await response(scope, receive, send)
-            return
-        state = scope.setdefault("state", {})
-        await self.app(scope, receive, _CorsResponder(send, state).send)
-
-    async def _preflight(self, origin: str) -> Response:
-        if not await self.known_origins.allows(origin):
-            return error_response(
-                403, "origin_forbidden", "no tenant allows this origin to call the data endpoints"
-            )
-        return Response(status_code=204, headers={"Access-Control-Allow-Origin": origin, **PREFLIGHT_HEADERS})
+async def preflight_answer(known_origins: KnownOrigins, origin: str) -> Response:
+    """The answer to a preflight of the data endpoints from `origin`."""
+    if not await known_origins.allows(origin):
+        return error_response(
+            403, "origin_forbidden", "no tenant allows this origin to call the data endpoints"
+        )
+    return Response(status_code=204, headers={"Access-Control-Allow-Origin": origin, **PREFLIGHT_HEADERS})
 
 
-class _CorsResponder:
-    def __init__(self, send: Send, state: dict[str, object]) -> None:
-        self._send = send
-        self._state = state
-
-    async def send(self, message: Message) -> None:
-        if message["type"] == "http.response.start":
-            headers = MutableHeaders(scope=message)
-            # The answer depends on Origin even when it carries no CORS header: caches must know.
-            headers.add_vary_header("Origin")
-            origin = self._state.get(CORS_ORIGIN_STATE)
-            if isinstance(origin, str):
-                headers["Access-Control-Allow-Origin"] = origin
-        await self._send(message)
+def add_cors_headers(headers: list[tuple[bytes, bytes]], state: dict[str, Any]) -> None:
+    """Complete the raw headers of a data endpoint's answer."""
+    # The answer depends on Origin even when it carries no CORS header: caches must know.
+    for index, (name, value) in enumerate(headers):
+        if name.lower() == b"vary":
+            headers[index] = (name, value + b", Origin")
+            break
+    else:
+        headers.append((b"vary", b"Origin"))
+    origin = state.get(CORS_ORIGIN_STATE)
+    if isinstance(origin, str):
+        headers.append((b"access-control-allow-origin", origin.encode("latin-1")))

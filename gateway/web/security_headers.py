@@ -1,7 +1,7 @@
-"""Security headers on every answer, and a Content-Security-Policy with a fresh nonce on every HTML one.
+"""The security headers of every answer, and a Content-Security-Policy with a fresh nonce on every HTML one.
 
-The nonce is put in `scope["state"]["csp_nonce"]` before the app runs, so a handler reads it as
-`request.state.csp_nonce` and writes it on its `<script nonce>` and `<style nonce>` tags; nothing else
+A page handler takes its nonce with `csp_nonce(request)` and writes it on its
+`<script nonce>` and `<style nonce>` tags; the policy of its answer names that nonce, so nothing else
 may run. `frame-ancestors` lists what the handler put in `request.state.frame_ancestors` (the
 tenant's allowed embed origins, on the embedded page) and is `'none'` everywhere else: no page of the
 gateway can be framed unless a handler says by whom. No `X-Frame-Options` is sent: it cannot list
@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Iterable
-from typing import Final
+from collections.abc import Iterable, Sequence
+from typing import Any, Final
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.requests import HTTPConnection
+from starlette.types import Scope
 
 from gateway.web.paths import app_path
 
@@ -29,7 +30,7 @@ NONCE_STATE: Final = "csp_nonce"
 FRAME_ANCESTORS_STATE: Final = "frame_ancestors"
 # Resources other sites load by design: the framed page and the SDK module.
 CROSS_ORIGIN_PREFIXES: Final = ("/embedded/", "/sdk/")
-HSTS: Final = "max-age=63072000; includeSubDomains"
+_HSTS: Final = (b"strict-transport-security", b"max-age=63072000; includeSubDomains")
 # A CSP source as tenants' origins are stored (gateway.web.origins): scheme://host[:port], `*.` allowed.
 # Anything else (a bare `*`, a keyword, a `;`) would widen or break the policy: it is dropped.
 _SOURCE: Final = re.compile(r"https?://(\*\.)?[a-z0-9.-]+(:\d{1,5})?|https?://\[[0-9a-f:.]+\](:\d{1,5})?")
@@ -56,44 +57,39 @@ def content_security_policy(nonce: str, frame_ancestors: Iterable[str] = ()) -> 
     )
 
 
-class SecurityHeadersMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+def csp_nonce(request: HTTPConnection) -> str:
+    """The nonce the policy of this request's answer will name, made on first use.
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        state = scope.setdefault("state", {})
-        state[NONCE_STATE] = secrets.token_urlsafe(18)
-        await self.app(scope, receive, _SecurityHeadersResponder(send, scope).send)
+    Only HTML answers need one: the data endpoints never pay for the random bytes.
+    """
+    return _nonce(request.scope.setdefault("state", {}))
 
 
-class _SecurityHeadersResponder:
-    """Adds the headers to the answer's start; a header the handler set itself is left as it is."""
+def _nonce(state: dict[str, Any]) -> str:
+    nonce = state.get(NONCE_STATE)
+    if nonce is None:
+        nonce = state[NONCE_STATE] = secrets.token_urlsafe(18)
+    return str(nonce)
 
-    def __init__(self, send: Send, scope: Scope) -> None:
-        self._send = send
-        self._scope = scope
 
-    async def send(self, message: Message) -> None:
-        if message["type"] == "http.response.start":
-            # Raw header tuples, not MutableHeaders: this runs on every answer of the hot path.
-            headers = message["headers"] = list(message.get("headers", ()))
-            present = {name.lower(): value for name, value in headers}
-            for name, value in self._headers(present.get(b"content-type", b"")):
-                if name not in present:
-                    headers.append((name, value))
-        await self._send(message)
-
-    def _headers(self, content_type: bytes) -> list[tuple[bytes, bytes]]:
-        scope = self._scope
-        cross_origin = app_path(scope).startswith(CROSS_ORIGIN_PREFIXES)
-        headers = [*_ALWAYS, _CORP_CROSS_ORIGIN if cross_origin else _CORP_SAME_ORIGIN]
-        if scope.get("scheme") == "https":
-            headers.append((b"strict-transport-security", HSTS.encode()))
-        if content_type.lower().startswith(b"text/html"):
-            state = scope["state"]
-            policy = content_security_policy(state[NONCE_STATE], state.get(FRAME_ANCESTORS_STATE) or ())
-            headers.append((b"content-security-policy", policy.encode()))
+def security_headers(scope: Scope, content_type: bytes) -> Sequence[tuple[bytes, bytes]]:
+    """The headers every answer to `scope` gets, given its content type (raw, as in the ASGI message)."""
+    cross_origin = app_path(scope).startswith(CROSS_ORIGIN_PREFIXES)
+    headers = _STATIC[(cross_origin, scope.get("scheme") == "https")]
+    if content_type[:9].lower() != b"text/html":
         return headers
+    state = scope.setdefault("state", {})
+    policy = content_security_policy(_nonce(state), state.get(FRAME_ANCESTORS_STATE) or ())
+    return (*headers, (b"content-security-policy", policy.encode()))
+
+
+# What does not depend on the answer, by (cross-origin path, HTTPS): built once.
+_STATIC: Final = {
+    (cross_origin, https): (
+        *_ALWAYS,
+        _CORP_CROSS_ORIGIN if cross_origin else _CORP_SAME_ORIGIN,
+        *((_HSTS,) if https else ()),
+    )
+    for cross_origin in (False, True)
+    for https in (False, True)
+}

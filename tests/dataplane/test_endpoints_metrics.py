@@ -33,9 +33,12 @@ def test_cache_outcomes_and_warehouse_latency_are_counted(gw: DataGateway, duckd
 
     assert grew("gateway_cache_requests_total", cache="result", outcome="miss") == 1
     assert grew("gateway_cache_requests_total", cache="result", outcome="hit") == 2
-    # A repeated request is planned once: later ones find the plan and never reach the rewriter.
+    # A repeated request is decided and planned once: later ones find the decision and never reach
+    # the plan cache or the rewriter.
+    assert grew("gateway_cache_requests_total", cache="decision", outcome="miss") == 1
+    assert grew("gateway_cache_requests_total", cache="decision", outcome="hit") == 2
     assert grew("gateway_cache_requests_total", cache="plan", outcome="miss") == 1
-    assert grew("gateway_cache_requests_total", cache="plan", outcome="hit") == 2
+    assert grew("gateway_cache_requests_total", cache="plan", outcome="hit") == 0
     assert grew("gateway_cache_requests_total", cache="rewrite", outcome="miss") == 1
     assert grew("gateway_cache_requests_total", cache="rewrite", outcome="hit") == 0
     assert grew("gateway_warehouse_query_seconds_count", connector="duckdb") == 1

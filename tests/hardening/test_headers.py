@@ -14,7 +14,11 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from gateway.web.security_headers import SecurityHeadersMiddleware
+from gateway.metrics import Metrics
+from gateway.web.access_log import AccessLog
+from gateway.web.cors import KnownOrigins
+from gateway.web.edge import EdgeMiddleware
+from gateway.web.security_headers import csp_nonce
 from tests.dataplane.conftest import Engine
 from tests.hardening.conftest import HardenedGateway
 
@@ -30,11 +34,25 @@ async def page(request: Request) -> Response:
     """An HTML page that allows the framing its query asks for, showing the nonce it was given."""
     if "frame" in request.query_params:
         request.state.frame_ancestors = tuple(request.query_params.getlist("frame"))
-    return HTMLResponse(f'<script nonce="{request.state.csp_nonce}">1</script>')
+    return HTMLResponse(f'<script nonce="{csp_nonce(request)}">1</script>')
 
 
 async def data(_request: Request) -> Response:
     return JSONResponse({"ok": True})
+
+
+async def no_origins() -> set[str]:
+    return set()
+
+
+def edge(metrics: Metrics | None = None) -> Middleware:
+    """The gateway's edge layer, as the app builds it, with nothing else of the app."""
+    return Middleware(
+        EdgeMiddleware,
+        metrics=metrics or Metrics(),
+        known_origins=KnownOrigins(no_origins),
+        access_log=AccessLog(),
+    )
 
 
 def small_app() -> Starlette:
@@ -44,7 +62,7 @@ def small_app() -> Starlette:
         Route("/sdk/embed.js", data),
         Route("/data", data),
     ]
-    return Starlette(routes=routes, middleware=[Middleware(SecurityHeadersMiddleware)])
+    return Starlette(routes=routes, middleware=[edge()])
 
 
 async def get(path: str, *, base_url: str = "http://gateway.test") -> httpx.Response:

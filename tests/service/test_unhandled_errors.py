@@ -1,21 +1,19 @@
 """An unhandled error is still answered with the request id and the security headers.
 
-Starlette answers it from its outermost layer; the gateway's app puts the request-id and security
-headers middleware around that layer too.
+Starlette answers it from its outermost layer; the gateway's app puts its edge layer (request id,
+security headers, access line) around that layer too.
 """
 
 from __future__ import annotations
 
 import httpx
 import pytest
-from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from gateway.app import GatewayApp
-from gateway.web.request_id import RequestIdMiddleware
-from gateway.web.security_headers import SecurityHeadersMiddleware
+from tests.hardening.test_headers import edge
 
 
 async def broken(_request: Request) -> Response:
@@ -25,7 +23,7 @@ async def broken(_request: Request) -> Response:
 @pytest.mark.anyio
 async def test_a_500_carries_the_request_id_and_security_headers() -> None:
     app = GatewayApp(
-        outer_middleware=[Middleware(RequestIdMiddleware), Middleware(SecurityHeadersMiddleware)],
+        outer_middleware=[edge()],
         routes=[Route("/broken", broken)],
     )
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
