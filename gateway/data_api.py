@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Annotated, Final
+from collections.abc import Mapping
+from typing import Annotated
 
 from pydantic import Field, StringConstraints
 from starlette.requests import Request
@@ -36,7 +37,6 @@ from tenants.errors import NotFound, RegistryError
 from tenants.store import Chart, Tenant
 
 logger = logging.getLogger("gateway.data")
-NO_STORE: Final = {"Cache-Control": "no-store"}
 Ref = int | Annotated[str, StringConstraints(min_length=1, max_length=64)]
 
 
@@ -51,6 +51,20 @@ class ChartDataRequest(StrictModel):
 class QueryRequest(StrictModel):
     sql: Annotated[str, StringConstraints(min_length=1, max_length=100_000)]
     row_limit: int | None = Field(default=None, ge=1)
+
+
+class DataAnswer(Response):
+    """The rows of a data request: JSON text made by the result cache, never stored by HTTP caches."""
+
+    media_type = "application/json"
+
+    def init_headers(self, headers: Mapping[str, str] | None = None) -> None:
+        # Fixed headers, written once here rather than assembled from a mapping for every answer.
+        self.raw_headers = [
+            (b"content-length", str(len(self.body)).encode()),
+            (b"content-type", b"application/json"),
+            (b"cache-control", b"no-store"),
+        ]
 
 
 class RowPolicyRefused(ApiError):
@@ -199,7 +213,7 @@ class DataApi:
         await self._audit(claims, tenant, plan, rows, elapsed_ms, cached is not None)
         # The stored answer is JSON text: complete it rather than parse and serialise it again.
         suffix = f',"cached":{"true" if cached is not None else "false"},"query_ms":{elapsed_ms}}}'
-        return Response(answer[:-1] + suffix, media_type="application/json", headers=NO_STORE)
+        return DataAnswer(answer[:-1] + suffix)
 
     async def _run(self, snapshot: TenantSnapshot, plan: Plan) -> Result:
         seconds = snapshot.tenant.query_timeout_seconds

@@ -105,15 +105,14 @@ async def preflight_answer(known_origins: KnownOrigins, origin: str) -> Response
     return Response(status_code=204, headers={"Access-Control-Allow-Origin": origin, **PREFLIGHT_HEADERS})
 
 
-def add_cors_headers(headers: list[tuple[bytes, bytes]], state: dict[str, Any]) -> None:
-    """Complete the raw headers of a data endpoint's answer."""
+def add_cors_headers(headers: list[tuple[bytes, bytes]], vary_at: int | None, state: dict[str, Any]) -> None:
+    """Complete the raw headers of a data endpoint's answer (`vary_at`: the index of its Vary, if any)."""
     # The answer depends on Origin even when it carries no CORS header: caches must know.
-    for index, (name, value) in enumerate(headers):
-        if name.lower() == b"vary":
-            headers[index] = (name, value + b", Origin")
-            break
-    else:
+    if vary_at is None:
         headers.append((b"vary", b"Origin"))
+    else:
+        name, value = headers[vary_at]
+        headers[vary_at] = (name, value + b", Origin")
     origin = state.get(CORS_ORIGIN_STATE)
     if isinstance(origin, str):
         headers.append((b"access-control-allow-origin", origin.encode("latin-1")))

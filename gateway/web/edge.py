@@ -68,19 +68,15 @@ class EdgeMiddleware:
             if message["type"] == "http.response.start":
                 status = int(message["status"])
                 headers = message["headers"] = list(message.get("headers", ()))
-                present = set()
-                content_type = b""
-                for name, value in headers:
-                    name = name.lower()
-                    present.add(name)
-                    if name == b"content-type":
-                        content_type = value
+                present = {name.lower(): index for index, (name, _) in enumerate(headers)}
+                at = present.get(b"content-type")
+                content_type = b"" if at is None else headers[at][1]
                 for added in security_headers(scope, content_type):
                     if added[0] not in present:
                         headers.append(added)
                 headers.append((b"x-request-id", the_id.encode()))
                 if cors:
-                    add_cors_headers(headers, state)
+                    add_cors_headers(headers, present.get(b"vary"), state)
             return send(message)
 
         started = time.perf_counter()
