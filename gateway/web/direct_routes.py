@@ -8,8 +8,8 @@ the endpoint, with the same `Request`, the same exception handlers (looked up th
 MRO, as Starlette does) and the same `scope["route"]` for metrics and access lines. Everything else
 goes on to Starlette unchanged.
 
-An exception no handler claims is answered by the `Exception` handler (a 500 saying nothing of its
-cause) and raised again, as Starlette's error middleware does, so the server still logs it.
+An exception only the `Exception` handler claims is answered by it (a 500 saying nothing of its cause)
+and raised again, as Starlette's error middleware does, so the server still logs it.
 """
 
 from __future__ import annotations

@@ -54,7 +54,8 @@ class EdgeMiddleware:
         the_id = request_id.request_id(sent_id)
         logs.begin_request(the_id)
         state = scope.setdefault("state", {})
-        data_path = is_data_path(app_path(scope))
+        path = app_path(scope)
+        data_path = is_data_path(path)
         preflight = (
             data_path and scope["method"] == "OPTIONS" and origin is not None and preflight_method is not None
         )
@@ -71,7 +72,7 @@ class EdgeMiddleware:
                 present = {name.lower(): index for index, (name, _) in enumerate(headers)}
                 at = present.get(b"content-type")
                 content_type = b"" if at is None else headers[at][1]
-                for added in security_headers(scope, content_type):
+                for added in security_headers(scope, path, content_type):
                     if added[0] not in present:
                         headers.append(added)
                 headers.append((b"x-request-id", the_id.encode()))

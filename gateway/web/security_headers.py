@@ -24,8 +24,6 @@ from typing import Any, Final
 from starlette.requests import HTTPConnection
 from starlette.types import Scope
 
-from gateway.web.paths import app_path
-
 NONCE_STATE: Final = "csp_nonce"
 FRAME_ANCESTORS_STATE: Final = "frame_ancestors"
 # Resources other sites load by design: the framed page and the SDK module.
@@ -72,9 +70,10 @@ def _nonce(state: dict[str, Any]) -> str:
     return str(nonce)
 
 
-def security_headers(scope: Scope, content_type: bytes) -> Sequence[tuple[bytes, bytes]]:
-    """The headers every answer to `scope` gets, given its content type (raw, as in the ASGI message)."""
-    cross_origin = app_path(scope).startswith(CROSS_ORIGIN_PREFIXES)
+def security_headers(scope: Scope, path: str, content_type: bytes) -> Sequence[tuple[bytes, bytes]]:
+    """The headers every answer to `scope` gets, given its path inside the app (`gateway.web.paths`)
+    and its content type (raw, as in the ASGI message)."""
+    cross_origin = path.startswith(CROSS_ORIGIN_PREFIXES)
     headers = _STATIC[(cross_origin, scope.get("scheme") == "https")]
     if content_type[:9].lower() != b"text/html":
         return headers
