@@ -26,6 +26,7 @@ from gateway.web import request_id
 from gateway.web.access_log import AccessLog
 from gateway.web.cors import KnownOrigins, add_cors_headers, is_data_path, preflight_answer
 from gateway.web.paths import app_path
+from gateway.web.raw_headers import request_headers
 from gateway.web.route_template import route_template
 from gateway.web.security_headers import security_headers
 
@@ -43,21 +44,18 @@ class EdgeMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        sent_id = origin = preflight_method = None
-        for name, value in scope["headers"]:  # the first of repeated headers, as everywhere else
-            if name == b"x-request-id":
-                sent_id = sent_id or value
-            elif name == b"origin":
-                origin = origin or value
-            elif name == b"access-control-request-method":
-                preflight_method = preflight_method or value
-        the_id = request_id.request_id(sent_id)
+        incoming = request_headers(scope)
+        origin = incoming.get(b"origin")
+        the_id = request_id.request_id(incoming.get(b"x-request-id"))
         logs.begin_request(the_id)
         state = scope.setdefault("state", {})
         path = app_path(scope)
         data_path = is_data_path(path)
         preflight = (
-            data_path and scope["method"] == "OPTIONS" and origin is not None and preflight_method is not None
+            data_path
+            and scope["method"] == "OPTIONS"
+            and origin is not None
+            and b"access-control-request-method" in incoming
         )
         # A preflight's answer carries its own CORS headers; a data endpoint's answer gets them here.
         cors = data_path and not preflight
