@@ -48,10 +48,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 STANDARD_METHODS: Final = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
-# Warehouse queries run longer than requests of the gateway itself.
-# prometheus_client's default buckets, which the request histogram has always had.
-_REQUEST_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
+# prometheus_client's default buckets, which the request histogram has always had (+Inf counted apart).
+_REQUEST_BUCKETS: Final = Histogram.DEFAULT_BUCKETS[:-1]
 _REQUEST_BOUNDS: Final = (*(repr(bound) for bound in _REQUEST_BUCKETS), "+Inf")  # as `le` labels
+# Warehouse queries run longer than requests of the gateway itself.
 _QUERY_BUCKETS: Final = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
 
 

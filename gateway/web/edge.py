@@ -46,7 +46,7 @@ class EdgeMiddleware:
             return
         incoming = request_headers(scope)
         origin = incoming.get(b"origin")
-        the_id = request_id.request_id(incoming.get(b"x-request-id"))
+        the_id = request_id.request_id(incoming.get(request_id.HEADER))
         logs.begin_request(the_id)
         state = scope.setdefault("state", {})
         path = app_path(scope)
@@ -73,7 +73,7 @@ class EdgeMiddleware:
                 for added in security_headers(scope, path, content_type):
                     if added[0] not in present:
                         headers.append(added)
-                headers.append((b"x-request-id", the_id.encode()))
+                headers.append((request_id.HEADER, the_id.encode()))
                 if cors:
                     add_cors_headers(headers, present.get(b"vary"), state)
             return send(message)
