@@ -114,26 +114,26 @@ class Config:
             redis_url=env.get("REDIS_URL") or None,
             admin_token=_secret(env.get("GATEWAY_ADMIN_TOKEN")),
             secret_key=_secret(env.get("GATEWAY_SECRET_KEY")),
-            redis_timeout_seconds=_positive_float(env, "GATEWAY_REDIS_TIMEOUT", 2.0),
-            database_timeout_seconds=_positive_float(env, "GATEWAY_DATABASE_TIMEOUT", 5.0),
-            max_request_bytes=int(_positive_float(env, "GATEWAY_MAX_REQUEST_BYTES", 256 * 1024)),
+            redis_timeout_seconds=env_number(env, "GATEWAY_REDIS_TIMEOUT", 2.0),
+            database_timeout_seconds=env_number(env, "GATEWAY_DATABASE_TIMEOUT", 5.0),
+            max_request_bytes=_count(env, "GATEWAY_MAX_REQUEST_BYTES", 256 * 1024),
             token_issuer=env.get("GATEWAY_TOKEN_ISSUER") or "embed-gateway",
             token_audience=env.get("GATEWAY_TOKEN_AUDIENCE") or "embedded-analytics",
             redis_prefix=env.get("GATEWAY_REDIS_PREFIX") or "gw:",
             revocation_fail_open=_flag(env, "GATEWAY_REVOCATION_FAIL_OPEN"),
-            mint_rate_limit_per_minute=int(_positive_float(env, "GATEWAY_MINT_RATE_LIMIT", 600)),
-            access_token_ttl_seconds=int(_positive_float(env, "GATEWAY_ACCESS_TOKEN_TTL", 600)),
-            events_maxlen=int(_positive_float(env, "GATEWAY_EVENTS_MAXLEN", 100_000)),
-            events_max_age_seconds=_non_negative_float(
-                env, "GATEWAY_EVENTS_MAX_AGE_SECONDS", 7 * 24 * 3600.0
+            mint_rate_limit_per_minute=_count(env, "GATEWAY_MINT_RATE_LIMIT", 600),
+            access_token_ttl_seconds=_count(env, "GATEWAY_ACCESS_TOKEN_TTL", 600),
+            events_maxlen=_count(env, "GATEWAY_EVENTS_MAXLEN", 100_000),
+            events_max_age_seconds=env_number(
+                env, "GATEWAY_EVENTS_MAX_AGE_SECONDS", 7 * 24 * 3600.0, allow_zero=True
             ),
-            webhook_max_attempts=int(_positive_float(env, "GATEWAY_WEBHOOK_MAX_ATTEMPTS", 8)),
-            webhook_backoff_seconds=_positive_float(env, "GATEWAY_WEBHOOK_BACKOFF_SECONDS", 1.0),
-            webhook_claim_idle_seconds=_positive_float(env, "GATEWAY_WEBHOOK_CLAIM_IDLE_SECONDS", 30.0),
+            webhook_max_attempts=_count(env, "GATEWAY_WEBHOOK_MAX_ATTEMPTS", 8),
+            webhook_backoff_seconds=env_number(env, "GATEWAY_WEBHOOK_BACKOFF_SECONDS", 1.0),
+            webhook_claim_idle_seconds=env_number(env, "GATEWAY_WEBHOOK_CLAIM_IDLE_SECONDS", 30.0),
             webhook_allow_private=_flag(env, "GATEWAY_WEBHOOK_ALLOW_PRIVATE"),
-            session_ticket_seconds=_positive_float(env, "GATEWAY_SESSION_TICKET_SECONDS", 60.0),
-            session_idle_seconds=_positive_float(env, "GATEWAY_SESSION_IDLE_SECONDS", 900.0),
-            session_max_seconds=_positive_float(env, "GATEWAY_SESSION_MAX_SECONDS", 28800.0),
+            session_ticket_seconds=env_number(env, "GATEWAY_SESSION_TICKET_SECONDS", 60.0),
+            session_idle_seconds=env_number(env, "GATEWAY_SESSION_IDLE_SECONDS", 900.0),
+            session_max_seconds=env_number(env, "GATEWAY_SESSION_MAX_SECONDS", 28800.0),
         )
         config.check()
         return config
@@ -191,28 +191,30 @@ def _secret(value: str | None) -> Secret | None:
     return Secret(value) if value else None
 
 
-def _positive_float(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(name)
-    if raw is None or raw == "":
+def env_number(env: Mapping[str, str], name: str, default: float, *, allow_zero: bool = False) -> float:
+    """`env[name]` as a finite number above zero (or zero, where zero means "no limit"); unset: `default`.
+
+    Infinity is refused like any other out-of-range value: an infinite timeout would let a hung Redis
+    or database hold requests forever, and an infinite count cannot become an integer.
+    """
+    raw = env.get(name, "").strip()
+    if not raw:
         return default
     try:
         value = float(raw)
     except ValueError:
         raise ConfigError(f"{name} must be a number, not {raw!r}") from None
-    if not value > 0:
-        raise ConfigError(f"{name} must be positive, not {raw!r}")
+    if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+        qualifier = "zero or positive" if allow_zero else "positive"
+        raise ConfigError(f"{name} must be {qualifier} and finite, not {raw!r}")
     return value
 
 
-def _non_negative_float(env: Mapping[str, str], name: str, default: float) -> float:
-    """Like `_positive_float`, where 0 is allowed too (it means "no limit")."""
-    raw = env.get(name, "").strip()
-    try:
-        if raw and float(raw) == 0:
-            return 0.0
-    except ValueError:
-        pass  # reported as not a number below
-    return _positive_float(env, name, default)
+def _count(env: Mapping[str, str], name: str, default: int) -> int:
+    value = env_number(env, name, default)
+    if not float(value).is_integer():
+        raise ConfigError(f"{name} must be a whole number, not {env[name].strip()!r}")
+    return int(value)
 
 
 def _flag(env: Mapping[str, str], name: str) -> bool:

@@ -37,7 +37,7 @@ from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors import Multiprocess
 from uvicorn.supervisors.multiprocess import Process
 
-from gateway.config import ConfigError
+from gateway.config import env_number
 from gateway.health import DRAINING
 from gateway.logs import LOG_CONFIG
 
@@ -53,8 +53,8 @@ class ShutdownSettings:
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ShutdownSettings:
         env = os.environ if environ is None else environ
         return cls(
-            drain_seconds=_seconds(env, "GATEWAY_SHUTDOWN_DRAIN_SECONDS", 5.0, allow_zero=True),
-            timeout_seconds=_seconds(env, "GATEWAY_SHUTDOWN_TIMEOUT_SECONDS", 25.0, allow_zero=False),
+            drain_seconds=env_number(env, "GATEWAY_SHUTDOWN_DRAIN_SECONDS", 5.0, allow_zero=True),
+            timeout_seconds=env_number(env, "GATEWAY_SHUTDOWN_TIMEOUT_SECONDS", 25.0),
         )
 
 
@@ -198,17 +198,3 @@ class Supervisor(Multiprocess):
         logger.info("SIGTTIN received: one more worker")
         self.processes_num += 1
         self.processes.append(self._new_process())
-
-
-def _seconds(env: Mapping[str, str], name: str, default: float, *, allow_zero: bool) -> float:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be a number of seconds, not {raw!r}") from None
-    if not (value >= 0 if allow_zero else value > 0) or value == float("inf"):
-        qualifier = "zero or positive" if allow_zero else "positive"
-        raise ConfigError(f"{name} must be {qualifier} and finite, not {raw!r}")
-    return value

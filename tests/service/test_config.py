@@ -76,12 +76,34 @@ def test_development_accepts_the_embedded_defaults() -> None:
         ({"GATEWAY_ENV": "staging"}, "GATEWAY_ENV"),
         ({"GATEWAY_REDIS_TIMEOUT": "soon"}, "must be a number"),
         ({"GATEWAY_REDIS_TIMEOUT": "-1"}, "must be positive"),
+        # An infinite Redis timeout would let a hung Redis hold every request, not fail it closed.
+        ({"GATEWAY_REDIS_TIMEOUT": "inf"}, "GATEWAY_REDIS_TIMEOUT must be positive and finite"),
+        ({"GATEWAY_DATABASE_TIMEOUT": "nan"}, "GATEWAY_DATABASE_TIMEOUT must be positive and finite"),
+        ({"GATEWAY_MAX_REQUEST_BYTES": "1e400"}, "GATEWAY_MAX_REQUEST_BYTES must be positive and finite"),
+        ({"GATEWAY_MINT_RATE_LIMIT": "0.5"}, "GATEWAY_MINT_RATE_LIMIT must be a whole number"),
+        ({"GATEWAY_EVENTS_MAX_AGE_SECONDS": "-1"}, "must be zero or positive and finite"),
+        ({"GATEWAY_EVENTS_MAX_AGE_SECONDS": "inf"}, "must be zero or positive and finite"),
         ({"GATEWAY_DATABASE_URL": "mysql://db/x"}, "postgresql:// or sqlite://"),
     ],
 )
 def test_malformed_settings_fail_loudly(env: dict[str, str], complaint: str) -> None:
     with pytest.raises(ConfigError, match=complaint):
         Config.from_env(env)
+
+
+def test_numbers_are_read_as_written() -> None:
+    config = Config.from_env(
+        {
+            "GATEWAY_MAX_REQUEST_BYTES": "1e6",
+            "GATEWAY_MINT_RATE_LIMIT": " 30 ",
+            "GATEWAY_REDIS_TIMEOUT": "0.25",
+            "GATEWAY_EVENTS_MAX_AGE_SECONDS": "0",
+            "GATEWAY_WEBHOOK_MAX_ATTEMPTS": "",
+        }
+    )
+    assert config.max_request_bytes == 1_000_000 and config.mint_rate_limit_per_minute == 30
+    assert config.redis_timeout_seconds == 0.25 and config.events_max_age_seconds == 0
+    assert config.webhook_max_attempts == 8
 
 
 def test_secrets_never_show_in_reprs() -> None:
