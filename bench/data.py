@@ -1,11 +1,13 @@
 """Chart-data throughput and latency: the gateway on the DuckDB demo against a bare Starlette endpoint.
 
-Run: python bench/data.py [--seconds 5] [--connections 16] [--rounds 3] [--pairs 9]
+Run: python bench/data.py [--seconds 5] [--connections 16] [--rounds 3] [--pairs 9] [--redis-url URL]
 (needs `wrk`: Debian package wrk)
 
 Both servers run as `uvicorn` processes with one worker, uvloop and httptools, with the embedded
 defaults (SQLite registry, DuckDB demo warehouse, in-process caches, no REDIS_URL), and are loaded by
-the same wrk command (one thread, so the client and the server each get one of two cores).
+the same wrk command (one thread, so the client and the server each get one of two cores). With
+`--redis-url`, the gateway uses that Redis as replicas in production do (shared caches, event
+streams, audit events), under a key prefix of its own that is deleted at the end.
 
 - hot: POST /api/v1/chart/data for one chart with a known token, answered from the result cache;
 - cold: the same with "force": true (result cache bypassed; token, filter and rewrite caches warm),
@@ -44,6 +46,7 @@ from typing import Any
 
 import httpx
 import jwt
+import redis
 
 from gateway.config import Config
 from gateway.demo_setup import DEMO_FILE, DemoTenantAccess, prepare_demo
@@ -195,6 +198,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--pairs", type=int, default=9)
+    parser.add_argument("--redis-url", help="run the gateway with this Redis (default: none, in process)")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("bench/data.py needs wrk (Debian package `wrk`) to load the servers")
@@ -205,6 +209,8 @@ def main() -> None:
         "GATEWAY_ADMIN_TOKEN": secrets.token_urlsafe(32),
         "GATEWAY_SECRET_KEY": secrets.token_urlsafe(32),
     }
+    if args.redis_url:
+        env |= {"REDIS_URL": args.redis_url, "GATEWAY_REDIS_PREFIX": f"bench-{secrets.token_hex(4)}:"}
     config = Config.from_env(env)
     tenant = asyncio.run(prepare_demo(config))[0]
     gateway_port, bare_port = free_port(), free_port()
@@ -260,7 +266,8 @@ def main() -> None:
     ]
     print(
         f"chart {CHART!r}, {len(answer['rows'])} rows; wrk -t1 -c{args.connections} -d{args.seconds}s; "
-        f"best of {args.rounds} interleaved rounds (highest req/s, lowest latencies)"
+        f"best of {args.rounds} interleaved rounds (highest req/s, lowest latencies); gateway state "
+        + ("in Redis" if args.redis_url else "in process (no Redis)")
     )
     print(f"{'':34} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'p50 ms, 1 conn':>15}")
     for name, loaded, serial in rows:
@@ -279,6 +286,11 @@ def main() -> None:
     )
     print(f"  of which a bare HTTP round trip: {bare_serial['p50']:.3f} ms")
     shutil.rmtree(work, ignore_errors=True)
+    if args.redis_url:
+        with redis.Redis.from_url(args.redis_url, socket_timeout=10) as client:
+            keys = list(client.scan_iter(match=f"{config.redis_prefix}*", count=1000))
+            for start in range(0, len(keys), 500):
+                client.delete(*keys[start : start + 500])
 
 
 if __name__ == "__main__":

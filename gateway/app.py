@@ -37,6 +37,7 @@ from gateway.data_api import DataApi
 from gateway.embed.assets import EmbedAssets
 from gateway.embed.openapi import openapi_section as embed_openapi_section
 from gateway.embed.page import EmbedPage
+from gateway.events.audit_trail import AuditTrail
 from gateway.events.bus import EventBus
 from gateway.events.redis_streams import RedisStreamsBus, configured_bus
 from gateway.guest_auth import GuestAuth, handle_token_error
@@ -182,6 +183,7 @@ def create_app(config: Config | None = None) -> Starlette:
         else None
     )
     bus = configured_bus(config, redis)
+    audit = AuditTrail(bus, on_dropped=metrics.audit_events_dropped.inc)
     connectors = Connectors()
     registry = Registry(
         sessions,
@@ -223,6 +225,7 @@ def create_app(config: Config | None = None) -> Starlette:
         ),
         revocations=revocations,
         bus=bus,
+        audit=audit,
         issuer=config.token_issuer,
         audience=config.token_audience,
         max_body_bytes=config.max_request_bytes,
@@ -249,7 +252,7 @@ def create_app(config: Config | None = None) -> Starlette:
             RewriteCache(on_lookup=metrics.cache_lookup_counter("rewrite")),
             on_lookup=metrics.cache_lookup_counter("plan"),
         ),
-        bus=bus,
+        audit=audit,
         metrics=metrics,
         max_body_bytes=config.max_request_bytes,
     )
@@ -271,6 +274,7 @@ def create_app(config: Config | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await migrate(engine)
         await replica.start()
+        audit.start()
         if webhooks is not None:
             await webhooks.start()
         app.state.services = Services(config, store, registry, bus, redis, keys, verifier)
@@ -279,6 +283,7 @@ def create_app(config: Config | None = None) -> Starlette:
         finally:
             access_log.flush()
             # Each step bounded: a dependency that hangs while closing must not keep the process alive.
+            await _closed_within("audit trail", audit.aclose())
             if webhooks is not None:
                 await _closed_within("webhook deliveries", webhooks.stop())
             await _closed_within("event follower", replica.stop())

@@ -8,7 +8,6 @@ request; no path returns rows the rewriter has not filtered.
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Mapping
 from typing import Annotated
@@ -20,7 +19,8 @@ from starlette.routing import Route
 
 from gateway.dashboards import ResourceForbidden, token_lists_dashboard
 from gateway.decision_memo import DecisionMemo
-from gateway.events.bus import Event, EventBus
+from gateway.events.audit_trail import AuditTrail
+from gateway.events.bus import Event
 from gateway.filter_spec import FilterSpec, StrictModel
 from gateway.guest_auth import guest_claims
 from gateway.metrics import Metrics
@@ -36,7 +36,6 @@ from gateway.web.errors import ApiError
 from tenants.errors import NotFound, RegistryError
 from tenants.store import Chart, Tenant
 
-logger = logging.getLogger("gateway.data")
 Ref = int | Annotated[str, StringConstraints(min_length=1, max_length=64)]
 
 
@@ -101,7 +100,7 @@ class DataApi:
         connectors: Connectors,
         results: ResultCache,
         plans: QueryPlans,
-        bus: EventBus,
+        audit: AuditTrail,
         metrics: Metrics,
         max_body_bytes: int,
     ) -> None:
@@ -110,7 +109,7 @@ class DataApi:
         self._connectors = connectors
         self._results = results
         self._plans = plans
-        self._bus = bus
+        self._audit_trail = audit
         self._metrics = metrics
         self._count_result_lookup = metrics.cache_lookup_counter("result")
         self._count_decision_lookup = metrics.cache_lookup_counter("decision")
@@ -210,7 +209,7 @@ class DataApi:
             answer = cached
             rows = int(answer[answer.rindex(":") + 1 : -1])  # the entry ends with "rowcount":N}
         elapsed_ms = round((time.perf_counter() - started) * 1000, 3)
-        await self._audit(claims, tenant, plan, rows, elapsed_ms, cached is not None)
+        self._audit(claims, tenant, plan, rows, elapsed_ms, cached is not None)
         # The stored answer is JSON text: complete it rather than parse and serialise it again.
         suffix = f',"cached":{"true" if cached is not None else "false"},"query_ms":{elapsed_ms}}}'
         return DataAnswer(answer[:-1] + suffix)
@@ -232,7 +231,7 @@ class DataApi:
         except WarehouseError as exc:
             raise WarehouseFailed(f"the warehouse failed: {exc}") from None
 
-    async def _audit(
+    def _audit(
         self, claims: GuestClaims, tenant: Tenant, plan: Plan, rows: int, elapsed_ms: float, cached: bool
     ) -> None:
         payload = {
@@ -244,10 +243,7 @@ class DataApi:
             "cached": cached,
             **plan.audit,
         }
-        try:
-            await self._bus.publish("audit", Event("data.query", tenant.id, payload))
-        except Exception:
-            logger.exception("could not record the data.query audit event")
+        self._audit_trail.record(Event("data.query", tenant.id, payload))
 
 
 def _grants(claims: GuestClaims, snapshot: TenantSnapshot, chart: Chart, dashboard_id: object) -> bool:

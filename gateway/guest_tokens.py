@@ -6,8 +6,7 @@ Superset works unchanged. Both endpoints are server-to-server: they send no CORS
 
 from __future__ import annotations
 
-import logging
-from typing import Annotated, Any, Self
+from typing import Annotated, Self
 
 from pydantic import Field, StrictFloat, StrictInt, StringConstraints, model_validator
 from starlette.requests import Request
@@ -16,6 +15,7 @@ from starlette.routing import Route
 
 from gateway import logs
 from gateway.access_tokens import AccessTokens, InvalidAccessToken
+from gateway.events.audit_trail import AuditTrail
 from gateway.events.bus import Event, EventBus
 from gateway.filter_spec import StrictModel
 from gateway.metrics import metrics_of
@@ -28,7 +28,6 @@ from gateway.web.bodies import read_json, validate
 from tenants.errors import NotFound
 from tenants.store import RegistryStore
 
-logger = logging.getLogger("gateway.guest_tokens")
 NO_STORE = {"Cache-Control": "no-store"}
 
 
@@ -54,6 +53,7 @@ class GuestTokenApi:
         limiter: FixedWindowLimiter,
         revocations: RevocationStore,
         bus: EventBus,
+        audit: AuditTrail,
         issuer: str,
         audience: str,
         max_body_bytes: int,
@@ -64,6 +64,7 @@ class GuestTokenApi:
         self._limiter = limiter
         self._revocations = revocations
         self._bus = bus
+        self._audit_trail = audit
         self._issuer = issuer
         self._audience = audience
         self._max_body_bytes = max_body_bytes
@@ -100,16 +101,18 @@ class GuestTokenApi:
         except ValueError as exc:
             raise InvalidMintRequest(str(exc), code="token_too_large") from None
         metrics_of(request).tokens_minted.inc()
-        await self._audit(
-            "token.minted",
-            tenant.id,
-            {
-                "client_id": grant.client_id,
-                "sub": minted.claims.subject,
-                "jti": minted.claims.token_id,
-                "exp": minted.claims.expires_at,
-                "kid": key.kid,
-            },
+        self._audit_trail.record(
+            Event(
+                "token.minted",
+                tenant.id,
+                {
+                    "client_id": grant.client_id,
+                    "sub": minted.claims.subject,
+                    "jti": minted.claims.token_id,
+                    "exp": minted.claims.expires_at,
+                    "kid": key.kid,
+                },
+            )
         )
         return JSONResponse({"token": minted.token}, headers=NO_STORE)
 
@@ -130,8 +133,10 @@ class GuestTokenApi:
             except ValueError as exc:
                 raise InvalidMintRequest(str(exc), field="issued_before") from None
         await self._bus.publish("revocations", Event("token.revoked", tenant, {"record": record.to_json()}))
-        await self._audit(
-            "token.revoked", tenant, {"client_id": grant.client_id, **body.model_dump(exclude_none=True)}
+        self._audit_trail.record(
+            Event(
+                "token.revoked", tenant, {"client_id": grant.client_id, **body.model_dump(exclude_none=True)}
+            )
         )
         return JSONResponse({"revoked": body.model_dump(exclude_none=True)}, headers=NO_STORE)
 
@@ -145,9 +150,3 @@ class GuestTokenApi:
             app = None
         if app is None or app.status != "active":
             raise InvalidAccessToken("the app behind this access token is disabled or gone")
-
-    async def _audit(self, kind: str, tenant_id: str, payload: dict[str, Any]) -> None:
-        try:
-            await self._bus.publish("audit", Event(kind, tenant_id, payload))
-        except Exception:
-            logger.exception("could not record audit event %s", kind)

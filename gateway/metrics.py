@@ -78,6 +78,11 @@ class Metrics:
         self.redis_errors = Counter(
             "gateway_redis_errors", "Redis failures seen by requests and probes", registry=registry
         )
+        self.audit_events_dropped = Counter(
+            "gateway_audit_events_dropped",
+            "Audit events dropped because Redis took none while the backlog filled up",
+            registry=registry,
+        )
         self.event_lag = Gauge(
             "gateway_event_lag_seconds",
             "Seconds between an event's publication and its application by this replica (last event)",

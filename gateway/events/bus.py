@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import random
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal, Protocol
 
@@ -74,6 +74,10 @@ class Subscription(Protocol):
 
 class EventBus(Protocol):
     async def publish(self, stream: Stream, event: Event) -> None: ...
+
+    async def publish_many(self, stream: Stream, events: Sequence[Event]) -> None:
+        """`events` in order, in one round trip where the bus has one."""
+        ...
 
     def subscribe(self, *streams: Stream) -> Subscription:
         """Every event published to `streams` from now on, in order, to this subscriber."""

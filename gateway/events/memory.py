@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 from gateway.events.bus import Event, Stream
 
@@ -41,9 +41,13 @@ class InProcessBus:
         self._subscriptions: set[InProcessSubscription] = set()
 
     async def publish(self, stream: Stream, event: Event) -> None:
+        await self.publish_many(stream, (event,))
+
+    async def publish_many(self, stream: Stream, events: Sequence[Event]) -> None:
         for subscription in tuple(self._subscriptions):
             if stream in subscription.streams:
-                subscription.deliver(stream, event)
+                for event in events:
+                    subscription.deliver(stream, event)
 
     def subscribe(self, *streams: Stream) -> InProcessSubscription:
         subscription = InProcessSubscription(self, frozenset(streams))

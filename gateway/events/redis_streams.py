@@ -11,6 +11,7 @@ approximately: Redis then only drops whole internal nodes, which keeps trimming 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Any, Final
 
 from redis.asyncio import Redis
@@ -106,16 +107,18 @@ class RedisStreamsBus:
         return f"{self._prefix}events:{stream}"
 
     async def publish(self, stream: Stream, event: Event) -> None:
+        await self.publish_many(stream, (event,))
+
+    async def publish_many(self, stream: Stream, events: Sequence[Event]) -> None:
         key = self.key(stream)
-        if not self._max_age_ms:
-            await self._redis.xadd(key, {EVENT_FIELD: event.to_json()}, maxlen=self._maxlen, approximate=True)
-            return
-        # XADD takes one trimming rule; the age rule follows in the same round trip. Entry ids start
-        # with their insertion time in milliseconds, so the oldest id to keep is "now minus age".
-        oldest_kept = f"{time.time_ns() // 1_000_000 - self._max_age_ms}-0"
         async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.xadd(key, {EVENT_FIELD: event.to_json()}, maxlen=self._maxlen, approximate=True)
-            pipe.xtrim(key, minid=oldest_kept, approximate=True)
+            for event in events:
+                pipe.xadd(key, {EVENT_FIELD: event.to_json()}, maxlen=self._maxlen, approximate=True)
+            if self._max_age_ms:
+                # XADD takes one trimming rule; the age rule follows in the same round trip. Entry ids
+                # start with their insertion time in milliseconds, so the oldest id to keep is "now
+                # minus age".
+                pipe.xtrim(key, minid=f"{time.time_ns() // 1_000_000 - self._max_age_ms}-0", approximate=True)
             await pipe.execute()
 
     def subscribe(self, *streams: Stream, from_start: bool = False) -> RedisStreamsSubscription:

@@ -5,6 +5,7 @@ audit record on the `audit` stream."""
 from __future__ import annotations
 
 import asyncio
+import re
 import secrets
 import time
 from collections import Counter
@@ -12,6 +13,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from gateway.events.bus import Event
 from gateway.events.consumer_group import ConsumerGroup
 from gateway.events.redis_streams import RedisStreamsBus
 from tests.conftest import REDIS_URL
@@ -84,8 +86,15 @@ def test_every_mint_and_data_request_is_audited_exactly_once(trio: Trio) -> None
     tokens = [trio.gateways[i % 3].guest(tenant) for i in range(mints)]
     for i in range(reads):
         assert revenue_request(trio.gateways[i % 3], tokens[i % mints], tenant).status_code == 200
-    counts = asyncio.run(audit.drain(tenant_id=claims_of(tokens[0])["tid"]))
-    assert counts == Counter({"token.minted": mints, "data.query": reads})
+    expected = Counter({"token.minted": mints, "data.query": reads})
+    events = asyncio.run(audit.drain(tenant_id=claims_of(tokens[0])["tid"], expected=expected.total()))
+    assert Counter(e.type for e in events) == expected
+    subjects = {claims_of(t)["jti"]: claims_of(t)["sub"] for t in tokens}
+    for query in (e.payload for e in events if e.type == "data.query"):
+        # What the acceptance asks of each data request's record: who, which dataset, which filters.
+        assert query["sub"] == subjects[query["jti"]] and query["dataset"] == "orders"
+        assert re.fullmatch(r"[0-9a-f]{16,}", query["predicate_hash"]), query
+        assert query["rows"] == len(expected_revenue(trio.engine, "Europe")) and query["ms"] >= 0
 
 
 class AuditReader:
@@ -100,18 +109,19 @@ class AuditReader:
         async with self._redis() as redis:
             await self._group(redis).ensure(start="$")
 
-    async def drain(self, *, tenant_id: str) -> Counter[str]:
-        """Everything delivered to the group until a read comes back empty. The gateways publish an
-        audit event before they answer, so every event of the requests made is already there."""
-        counts: Counter[str] = Counter()
+    async def drain(self, *, tenant_id: str, expected: int) -> list[Event]:
+        """One tenant's events: read until `expected` have come, then until a read comes back empty
+        (so that one too many would show). The gateways write audit events behind their answers, a
+        moment after the requests return."""
+        events: list[Event] = []
         async with self._redis() as redis:
             group = self._group(redis)
             deadline = time.monotonic() + 10
-            while deliveries := await group.read():
-                counts.update(d.event.type for d in deliveries if d.event.tenant == tenant_id)
+            while (deliveries := await group.read()) or len(events) < expected:
+                events += [d.event for d in deliveries if d.event.tenant == tenant_id]
                 await group.ack(*(d.entry_id for d in deliveries))
-                assert time.monotonic() < deadline, "the audit stream never went quiet"
-        return counts
+                assert time.monotonic() < deadline, f"{len(events)} of {expected} events, or no end to them"
+        return events
 
     def _redis(self) -> Redis:
         return Redis.from_url(REDIS_URL, socket_timeout=5, socket_connect_timeout=5)

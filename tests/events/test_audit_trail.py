@@ -1,0 +1,145 @@
+"""Audit events written behind the answers (gateway.events.audit_trail), on a real Redis: every event
+recorded reaches the audit stream once and in order, in far fewer round trips than events, survives
+an outage of Redis, and the backlog kept meanwhile is bounded."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Iterator, Sequence
+from typing import Any
+
+import pytest
+from redis.asyncio import Redis
+
+from gateway.events.audit_trail import AuditTrail
+from gateway.events.bus import Event, Stream
+from gateway.events.redis_streams import RedisStreamsBus
+from tests.conftest import REDIS_URL
+from tests.guest.conftest import drop_redis_prefix, redis_prefix
+from tests.guest.test_revocation import ThrowAwayRedis
+
+pytestmark = pytest.mark.anyio
+
+
+class CountedBus(RedisStreamsBus):
+    """The real Redis Streams bus, counting the round trips the trail asks of it."""
+
+    def __init__(self, redis: Redis, prefix: str) -> None:
+        super().__init__(redis, prefix=prefix, read_timeout=1)
+        self.round_trips = 0
+
+    async def publish_many(self, stream: Stream, events: Sequence[Event]) -> None:
+        self.round_trips += 1
+        await super().publish_many(stream, events)
+
+
+@pytest.fixture
+def prefix() -> Iterator[str]:
+    chosen = redis_prefix()
+    yield chosen
+    drop_redis_prefix(chosen)
+
+
+@pytest.fixture
+async def redis() -> AsyncIterator[Redis]:
+    client = Redis.from_url(REDIS_URL, socket_timeout=5, socket_connect_timeout=5)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+def own_redis() -> Iterator[ThrowAwayRedis]:
+    server = ThrowAwayRedis()
+    yield server
+    server.stop()
+
+
+def event(n: int) -> Event:
+    return Event("data.query", "tenant", {"n": n})
+
+
+async def written(redis: Redis, key: str) -> list[int]:
+    entries: Any = await redis.xrange(key)
+    return [Event.from_json(fields[b"event"]).payload["n"] for _id, fields in entries]
+
+
+async def until_written(redis: Redis, key: str, count: int, seconds: float = 15) -> list[int]:
+    deadline = time.monotonic() + seconds
+    while len(numbers := await written(redis, key)) < count:
+        assert time.monotonic() < deadline, f"{len(numbers)} of {count} events written"
+        await asyncio.sleep(0.02)
+    return numbers
+
+
+async def test_events_recorded_together_reach_the_stream_once_in_order_in_few_round_trips(
+    redis: Redis, prefix: str
+) -> None:
+    bus = CountedBus(redis, prefix)
+    trail = AuditTrail(bus, max_batch=100)
+    trail.start()
+    try:
+        for n in range(1000):
+            trail.record(event(n))
+        assert await until_written(redis, bus.key("audit"), 1000) == list(range(1000))
+        assert bus.round_trips == 10  # 1000 events recorded in one go, at most 100 per round trip
+        trail.record(event(1000))  # idle again: an event leaves on its own, without waiting for company
+        assert (await until_written(redis, bus.key("audit"), 1001))[-1] == 1000
+        assert bus.round_trips == 11
+    finally:
+        await trail.aclose()
+
+
+async def test_events_recorded_while_redis_is_down_are_written_once_it_is_back(
+    own_redis: ThrowAwayRedis, prefix: str
+) -> None:
+    redis = Redis.from_url(own_redis.url, socket_timeout=1, socket_connect_timeout=1)
+    bus = RedisStreamsBus(redis, prefix=prefix, read_timeout=1)
+    trail = AuditTrail(bus)
+    trail.start()
+    try:
+        for n in range(10):
+            trail.record(event(n))
+        assert await until_written(redis, bus.key("audit"), 10) == list(range(10))
+        own_redis.stop()
+        for n in range(10, 30):
+            trail.record(event(n))
+        await asyncio.sleep(0.5)  # the writer fails meanwhile and keeps the events
+        assert trail.backlog == 20
+        own_redis.start()  # empty: Redis keeps nothing on disk here
+        assert await until_written(redis, bus.key("audit"), 20) == list(range(10, 30))
+        assert trail.backlog == 0
+    finally:
+        await trail.aclose()
+        await redis.aclose()
+
+
+async def test_a_full_backlog_keeps_the_newest_events_and_counts_the_dropped(
+    own_redis: ThrowAwayRedis, prefix: str
+) -> None:
+    redis = Redis.from_url(own_redis.url, socket_timeout=1, socket_connect_timeout=1)
+    bus = RedisStreamsBus(redis, prefix=prefix, read_timeout=1)
+    dropped: list[int] = []
+    trail = AuditTrail(bus, max_batch=5, max_backlog=10, on_dropped=dropped.append)
+    own_redis.stop()
+    trail.start()
+    try:
+        for n in range(25):
+            trail.record(event(n))
+        await asyncio.sleep(0.3)  # at least one failed write, whose batch went back to the front
+        assert trail.backlog == 10 and sum(dropped) == 15
+        own_redis.start()
+        assert await until_written(redis, bus.key("audit"), 10) == list(range(15, 25))
+    finally:
+        await trail.aclose()
+        await redis.aclose()
+
+
+async def test_closing_writes_what_is_left(redis: Redis, prefix: str) -> None:
+    bus = RedisStreamsBus(redis, prefix=prefix, read_timeout=1)
+    trail = AuditTrail(bus, max_batch=7)
+    trail.start()
+    for n in range(50):
+        trail.record(event(n))
+    await trail.aclose()  # before the writer had a turn
+    assert await written(redis, bus.key("audit")) == list(range(50))
