@@ -9,14 +9,15 @@ user may see, and is compared with a direct query on the warehouse.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Final
 
 import httpx
 import pytest
+from redis.asyncio import Redis
 
-from tests.conftest import PostgresDatabases
+from tests.conftest import REDIS_URL, PostgresDatabases
 from tests.dataplane.conftest import (
     DataGateway,
     DataTenant,
@@ -25,12 +26,27 @@ from tests.dataplane.conftest import (
     norm_rows,
     start_gateway,
 )
-from tests.guest.conftest import Servers
+from tests.guest.conftest import Servers, drop_redis_prefix, redis_prefix
 
 __all__ = ["duckdb_engine"]  # the session's DuckDB demo warehouse (a fixture, re-exported here)
 
 PROPAGATION: Final = 1.0  # seconds within which every process acts on a change made through another
 REVENUE: Final = "Revenue by region"
+
+
+@pytest.fixture
+def prefix() -> Iterator[str]:
+    """A Redis key prefix of the test's own, its keys deleted afterwards."""
+    chosen = redis_prefix()
+    yield chosen
+    drop_redis_prefix(chosen)
+
+
+@pytest.fixture
+async def redis() -> AsyncIterator[Redis]:
+    client = Redis.from_url(REDIS_URL, socket_timeout=5, socket_connect_timeout=5)
+    yield client
+    await client.aclose()
 
 
 def region_filter(region: str) -> str:

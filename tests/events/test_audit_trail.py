@@ -5,9 +5,10 @@ an outage of Redis, and the backlog kept meanwhile is bounded."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Iterator, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 from redis.asyncio import Redis
@@ -15,11 +16,15 @@ from redis.asyncio import Redis
 from gateway.events.audit_trail import AuditTrail
 from gateway.events.bus import Event, Stream
 from gateway.events.redis_streams import RedisStreamsBus
-from tests.conftest import REDIS_URL
-from tests.guest.conftest import drop_redis_prefix, redis_prefix
 from tests.guest.test_revocation import ThrowAwayRedis
 
 pytestmark = pytest.mark.anyio
+
+
+class Trail(NamedTuple):
+    trail: AuditTrail
+    redis: Redis
+    key: str
 
 
 class CountedBus(RedisStreamsBus):
@@ -32,20 +37,6 @@ class CountedBus(RedisStreamsBus):
     async def publish_many(self, stream: Stream, events: Sequence[Event]) -> None:
         self.round_trips += 1
         await super().publish_many(stream, events)
-
-
-@pytest.fixture
-def prefix() -> Iterator[str]:
-    chosen = redis_prefix()
-    yield chosen
-    drop_redis_prefix(chosen)
-
-
-@pytest.fixture
-async def redis() -> AsyncIterator[Redis]:
-    client = Redis.from_url(REDIS_URL, socket_timeout=5, socket_connect_timeout=5)
-    yield client
-    await client.aclose()
 
 
 @pytest.fixture
@@ -90,49 +81,54 @@ async def test_events_recorded_together_reach_the_stream_once_in_order_in_few_ro
         await trail.aclose()
 
 
+@contextlib.asynccontextmanager
+async def trail_on(server: ThrowAwayRedis, prefix: str, **options: Any) -> AsyncIterator[Trail]:
+    """A trail (not started) writing to `server`, and a client reading it back; closed afterwards."""
+    redis = Redis.from_url(server.url, socket_timeout=1, socket_connect_timeout=1)
+    bus = RedisStreamsBus(redis, prefix=prefix, read_timeout=1)
+    trail = AuditTrail(bus, **options)
+    try:
+        yield Trail(trail, redis, bus.key("audit"))
+    finally:
+        await trail.aclose()
+        await redis.aclose()
+
+
 async def test_events_recorded_while_redis_is_down_are_written_once_it_is_back(
     own_redis: ThrowAwayRedis, prefix: str
 ) -> None:
-    redis = Redis.from_url(own_redis.url, socket_timeout=1, socket_connect_timeout=1)
-    bus = RedisStreamsBus(redis, prefix=prefix, read_timeout=1)
-    trail = AuditTrail(bus)
-    trail.start()
-    try:
+    async with trail_on(own_redis, prefix) as (trail, redis, key):
+        trail.start()
         for n in range(10):
             trail.record(event(n))
-        assert await until_written(redis, bus.key("audit"), 10) == list(range(10))
+        assert await until_written(redis, key, 10) == list(range(10))
         own_redis.stop()
         for n in range(10, 30):
             trail.record(event(n))
         await asyncio.sleep(0.5)  # the writer fails meanwhile and keeps the events
         assert trail.backlog == 20
         own_redis.start()  # empty: Redis keeps nothing on disk here
-        assert await until_written(redis, bus.key("audit"), 20) == list(range(10, 30))
+        assert await until_written(redis, key, 20) == list(range(10, 30))
         assert trail.backlog == 0
-    finally:
-        await trail.aclose()
-        await redis.aclose()
 
 
 async def test_a_full_backlog_keeps_the_newest_events_and_counts_the_dropped(
     own_redis: ThrowAwayRedis, prefix: str
 ) -> None:
-    redis = Redis.from_url(own_redis.url, socket_timeout=1, socket_connect_timeout=1)
-    bus = RedisStreamsBus(redis, prefix=prefix, read_timeout=1)
     dropped: list[int] = []
-    trail = AuditTrail(bus, max_batch=5, max_backlog=10, on_dropped=dropped.append)
-    own_redis.stop()
-    trail.start()
-    try:
+    async with trail_on(own_redis, prefix, max_batch=5, max_backlog=10, on_dropped=dropped.append) as (
+        trail,
+        redis,
+        key,
+    ):
+        own_redis.stop()
+        trail.start()
         for n in range(25):
             trail.record(event(n))
-        await asyncio.sleep(0.3)  # at least one failed write, whose batch went back to the front
+        await asyncio.sleep(0.3)  # at least one failed write, its batch kept at the front
         assert trail.backlog == 10 and sum(dropped) == 15
         own_redis.start()
-        assert await until_written(redis, bus.key("audit"), 10) == list(range(15, 25))
-    finally:
-        await trail.aclose()
-        await redis.aclose()
+        assert await until_written(redis, key, 10) == list(range(15, 25))
 
 
 async def test_closing_writes_what_is_left(redis: Redis, prefix: str) -> None:

@@ -11,7 +11,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from typing import IO, Any
 
 import pytest
@@ -20,7 +19,6 @@ from redis.asyncio import Redis
 from gateway.events.bus import Event, Stream
 from gateway.events.redis_streams import RedisStreamsBus
 from tests.conftest import REDIS_URL, Backend, gateway_env
-from tests.guest.conftest import drop_redis_prefix, redis_prefix
 
 
 class Tail:
@@ -64,13 +62,6 @@ class Tail:
         if self.process.poll() is None:
             self.process.kill()
             self.process.wait()
-
-
-@pytest.fixture
-def prefix() -> Iterator[str]:
-    chosen = redis_prefix()
-    yield chosen
-    drop_redis_prefix(chosen)
 
 
 def publish(prefix: str, *events: tuple[Stream, Event]) -> None:

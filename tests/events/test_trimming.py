@@ -5,7 +5,6 @@ bounds below allow one node of slack and no more."""
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Iterator
 from typing import Any, Final
 
 import pytest
@@ -13,26 +12,10 @@ from redis.asyncio import Redis
 
 from gateway.events.bus import Event
 from gateway.events.redis_streams import RedisStreamsBus
-from tests.conftest import REDIS_URL
-from tests.guest.conftest import drop_redis_prefix, redis_prefix
 
 pytestmark = pytest.mark.anyio
 NODE: Final = 100  # Redis's default stream-node-max-entries
 DAY_MS: Final = 24 * 3600 * 1000
-
-
-@pytest.fixture
-async def redis() -> AsyncIterator[Redis]:
-    client = Redis.from_url(REDIS_URL, socket_timeout=5, socket_connect_timeout=5)
-    yield client
-    await client.aclose()
-
-
-@pytest.fixture
-def prefix() -> Iterator[str]:
-    chosen = redis_prefix()
-    yield chosen
-    drop_redis_prefix(chosen)
 
 
 def numbers(entries: Any) -> list[int]:
