@@ -34,6 +34,7 @@ from gateway.access_tokens import AccessTokens
 from gateway.config import Config, Secret
 from gateway.dashboards import DashboardApi
 from gateway.data_api import DataApi
+from gateway.denials import recording_denials
 from gateway.embed.assets import EmbedAssets
 from gateway.embed.openapi import openapi_section as embed_openapi_section
 from gateway.embed.page import EmbedPage
@@ -63,7 +64,7 @@ from gateway.web.access_log import AccessLog
 from gateway.web.cors import KnownOrigins
 from gateway.web.direct_routes import DirectRoutes
 from gateway.web.edge import EdgeMiddleware
-from gateway.web.errors import EXCEPTION_HANDLERS
+from gateway.web.errors import EXCEPTION_HANDLERS, ApiError, handle_api_error
 from gateway.webhooks.worker import webhook_worker
 from tenants import api as onboarding_api
 from tenants.crypto import SecretBox
@@ -310,7 +311,11 @@ def create_app(config: Config | None = None) -> Starlette:
     checks: dict[str, Any] = {"registry": store.ping, "redis": redis_ping if redis is not None else None}
     if redis is not None:
         checks["events"] = replica.check_in_sync
-    exception_handlers = {**EXCEPTION_HANDLERS, TokenError: handle_token_error}
+    exception_handlers = {
+        **EXCEPTION_HANDLERS,
+        ApiError: recording_denials(handle_api_error, audit),
+        TokenError: recording_denials(handle_token_error, audit),
+    }
     data_routes = data_api.routes()
     routes = [
         *data_routes,  # served by DirectRoutes; here for the other methods' 405

@@ -24,6 +24,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway import logs
+from gateway.denials import remember_claims
 from gateway.metrics import metrics_of
 from gateway.sessions import (
     CSRF_HEADER,
@@ -113,6 +114,7 @@ async def bearer_claims(request: Request, verifier: TokenVerifier, token: str | 
     if token is None:
         raise MissingToken("send the guest token as Authorization: Bearer or X-GuestToken")
     claims = await verifier.verify_refreshing_keys(token)
+    remember_claims(request.scope, claims)
     await _check_origin(request, claims)
     return claims
 
@@ -166,11 +168,13 @@ def check_csrf(request: Request, session: Session) -> None:
 async def _session_claims(request: Request, verifier: TokenVerifier, sessions: EmbedSessions) -> GuestClaims:
     session = await _session_of(request, sessions)
     try:
-        return await verifier.verify_refreshing_keys(session.token)
+        claims = await verifier.verify_refreshing_keys(session.token)
     except TokenError as exc:
         if exc.status == 401:  # expired, revoked, tenant gone: the session can never work again
             await sessions.close(session)
         raise
+    remember_claims(request.scope, claims)
+    return claims
 
 
 async def handle_token_error(request: Request, exc: Exception) -> Response:

@@ -78,15 +78,17 @@ def test_a_revocation_reaches_the_other_processes_within_a_second(trio: Trio) ->
         assert elapsed < PROPAGATION, f"{gw.url} took {elapsed:.2f} s"
 
 
-def test_every_mint_and_data_request_is_audited_exactly_once(trio: Trio) -> None:
+def test_every_mint_data_request_and_refusal_is_audited_exactly_once(trio: Trio) -> None:
     tenant = trio.onboard()
     audit = AuditReader(trio.first.redis_prefix)
     asyncio.run(audit.start())
-    mints, reads = 5, 9
+    mints, reads, refusals = 5, 9, 2
     tokens = [trio.gateways[i % 3].guest(tenant) for i in range(mints)]
     for i in range(reads):
         assert revenue_request(trio.gateways[i % 3], tokens[i % mints], tenant).status_code == 200
-    expected = Counter({"token.minted": mints, "data.query": reads})
+    for i in range(refusals):  # a chart the token's dashboard does not hold
+        refused(trio.gateways[i].chart_data(tokens[i], {"chart_id": 999_999}), 403, "resource_forbidden")
+    expected = Counter({"token.minted": mints, "data.query": reads, "access.denied": refusals})
     events = asyncio.run(audit.drain(tenant_id=claims_of(tokens[0])["tid"], expected=expected.total()))
     assert Counter(e.type for e in events) == expected
     subjects = {claims_of(t)["jti"]: claims_of(t)["sub"] for t in tokens}
@@ -95,6 +97,12 @@ def test_every_mint_and_data_request_is_audited_exactly_once(trio: Trio) -> None
         assert query["sub"] == subjects[query["jti"]] and query["dataset"] == "orders"
         assert re.fullmatch(r"[0-9a-f]{16,}", query["predicate_hash"]), query
         assert query["rows"] == len(expected_revenue(trio.engine, "Europe")) and query["ms"] >= 0
+    denials = sorted(
+        (e.payload["jti"], e.payload["code"], e.payload["path"]) for e in events if e.type == "access.denied"
+    )
+    assert denials == sorted(
+        (claims_of(t)["jti"], "resource_forbidden", "/api/v1/chart/data") for t in tokens[:refusals]
+    )
 
 
 class AuditReader:

@@ -18,7 +18,7 @@ import redis
 
 from tests.conftest import REDIS_URL
 from tests.events.webhook_receivers import Receiver, readme_verifier
-from tests.guest.conftest import Gateway, Servers, Tenant
+from tests.guest.conftest import Gateway, Servers, Tenant, claims_of
 
 # Stopping a test gateway need not wait for load balancers.
 QUICK_STOP = {"GATEWAY_SHUTDOWN_DRAIN_SECONDS": "0"}
@@ -146,6 +146,38 @@ def test_a_webhook_gets_only_the_event_types_it_subscribed_to(gw: Gateway, store
         assert until(lambda: audit_settled(store, gw))
         assert {json.loads(r.body)["type"] for r in minted.requests} == {"token.minted"}
         assert queries.requests == revocations.requests == disabled.requests == []
+
+
+def test_a_verified_guest_refused_access_reaches_the_access_denied_webhook(
+    gw: Gateway, store: redis.Redis
+) -> None:
+    tenant = gw.onboard()
+    with Receiver() as denied:
+        register(gw, tenant, denied.url, ["access.denied"])
+        token = gw.mint(tenant)
+        granted = tenant.dashboard["id"]
+        assert gw.dashboard(token, granted).status_code == 200
+        assert gw.dashboard(token, "999999").status_code == 403  # a dashboard the token does not grant
+        foreign = gw.http.get(
+            f"/api/v1/dashboard/{granted}",
+            headers={"Authorization": f"Bearer {token}", "Origin": "https://attacker.example"},
+        )
+        assert foreign.status_code == 403
+        # A token that fails verification names no tenant anyone can trust: no event for anyone.
+        forged = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
+        assert gw.dashboard(forged, "999999").status_code == 401
+
+        denied.wait_for(2)
+        assert until(lambda: audit_settled(store, gw))
+        events = [json.loads(r.body) for r in denied.requests]
+
+    claims = claims_of(token)
+    assert sorted((e["type"], e["tenant"], e["payload"]["code"], e["payload"]["path"]) for e in events) == [
+        ("access.denied", tenant.id, "origin_forbidden", f"/api/v1/dashboard/{granted}"),
+        ("access.denied", tenant.id, "resource_forbidden", "/api/v1/dashboard/999999"),
+    ]
+    assert all(e["payload"]["sub"] == claims["sub"] and e["payload"]["jti"] == claims["jti"] for e in events)
+    assert not any(token in r.body.decode() for r in denied.requests), "never the token itself"
 
 
 def test_a_tenant_never_gets_another_tenants_events(gw: Gateway, store: redis.Redis) -> None:
