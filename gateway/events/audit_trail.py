@@ -3,10 +3,9 @@
 Published one by one, a data request's `data.query` event cost a Redis round trip of its own, most
 of the CPU of a chart answered from the cache (`python bench/data.py --redis-url ...` on two cores:
 4.0k requests/s, against 11-12k without Redis; 7.7k with this trail). The trail takes an event
-without waiting; one writer task sends
-whatever has gathered since its last write as one `publish_many` (one pipeline, one trim), at most
-one write per few milliseconds: idle, an event leaves at once; busy, the events of many requests
-leave together.
+without waiting; one writer task sends whatever has gathered since its last write as one
+`publish_many` (one pipeline, one trim), at most one write per few milliseconds: idle, an event
+leaves at once; busy, the events of many requests leave together.
 
 Delivery is at least once: a batch that fails stays at the front of the backlog and is tried again
 after a pause, so a batch Redis took in part repeats some events (consumers dedupe by event id, as
