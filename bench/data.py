@@ -49,11 +49,11 @@ import jwt
 import redis
 
 from gateway.config import Config
-from gateway.demo_setup import DEMO_FILE, DemoTenantAccess, prepare_demo
-from gateway.query_plans import QueryPlans
+from gateway.data.plans import QueryPlans
+from gateway.data.row_policy import RowPolicies
+from gateway.replica.snapshots import TenantSnapshots
 from gateway.rls.rewrite import RewriteCache
-from gateway.row_policy import RowPolicies
-from gateway.tenant_snapshot import TenantSnapshots
+from gateway.service.demo.onboarding import DEMO_FILE, DemoTenantAccess, prepare_demo
 from gateway.tokens.claims import GuestClaims
 from gateway.warehouse import Connectors
 from tenants.crypto import SecretBox

@@ -6,15 +6,15 @@ Uses REDIS_URL (default redis://127.0.0.1:6379/0) under a fresh key prefix, and 
 GATEWAY_DATABASE_URL (default postgresql://postgres@127.0.0.1:5432/test), on which it makes a scratch
 registry database, dropped at the end; the Redis keys are deleted too.
 
-- propagation: `--replicas` separate OS processes each run the gateway's real replica (`gateway.replica`:
-  the follower of the `config` stream, with its registry snapshots, keys and revocation mirror) and print
-  the moment they invalidate the tenant's snapshot; the parent changes one base filter through the
-  registry (`tenants.registry`, which commits, bumps the version and publishes) `--changes` times, one
-  after another, and takes for each the time from just before the write to the LAST replica's
-  invalidation. Same machine, same clock (time.time()).
+- propagation: `--replicas` separate OS processes each run the gateway's real replica
+  (`gateway.replica.follower`: the follower of the `config` stream, with its registry snapshots, keys
+  and revocation mirror) and print the moment they invalidate the tenant's snapshot; the parent changes
+  one base filter through the registry (`tenants.registry`, which commits, bumps the version and
+  publishes) `--changes` times, one after another, and takes for each the time from just before the
+  write to the LAST replica's invalidation. Same machine, same clock (time.time()).
 - audit throughput: `--audit-events` `data.query` events published to the `audit` stream by one
   publisher awaiting each (as one request does), then with 64 in flight (as concurrent requests do),
-  then read back and acknowledged through a consumer group (`gateway.events.consumer_group`).
+  then read back and acknowledged through a consumer group (`gateway.bus.consumer_group`).
 
 Target (issue 7): every replica acts on a change within 1 s; the figures say how far below that it is.
 """
@@ -37,15 +37,15 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 from redis.asyncio import Redis
 
+from gateway.bus.consumer_group import ConsumerGroup
+from gateway.bus.events import Event
+from gateway.bus.redis_streams import RedisStreamsBus
 from gateway.config import Config
-from gateway.events.bus import Event
-from gateway.events.consumer_group import ConsumerGroup
-from gateway.events.redis_streams import RedisStreamsBus
-from gateway.replica import Replica
-from gateway.tenant_keys import TenantKeys
-from gateway.tenant_snapshot import TenantSnapshots
+from gateway.http.bodies import validate
+from gateway.replica.follower import Replica
+from gateway.replica.keys import TenantKeys
+from gateway.replica.snapshots import TenantSnapshots
 from gateway.tokens.revocation import RedisRevocationStore
-from gateway.web.bodies import validate
 from tenants.crypto import SecretBox
 from tenants.db import create_engine, migrate, session_factory
 from tenants.registry import Registry

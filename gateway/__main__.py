@@ -1,3 +1,3 @@
-from gateway.cli import main
+from gateway.service.cli import main
 
 raise SystemExit(main())

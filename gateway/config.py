@@ -82,7 +82,7 @@ class Config:
     webhook_claim_idle_seconds: float = 30.0
     # Webhooks may target http and loopback/private/link-local addresses: for tests and internal networks.
     webhook_allow_private: bool = False
-    # Session mode of embedding: ticket life, idle and absolute session timeouts (gateway.sessions).
+    # Session mode of embedding: ticket life, idle and absolute session timeouts (gateway.guest.sessions).
     session_ticket_seconds: float = 60.0
     session_idle_seconds: float = 900.0
     session_max_seconds: float = 28800.0

@@ -13,7 +13,7 @@ import hmac
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.config import Secret
-from gateway.web.errors import error_response
+from gateway.http.errors import error_response
 
 
 class AdminAuthMiddleware:

@@ -15,8 +15,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from gateway.config import Secret
-from gateway.web.bodies import read_json, validate
-from gateway.web.errors import ApiError
+from gateway.http.bodies import read_json, validate
+from gateway.http.errors import ApiError
 from tenants.admin_auth import AdminAuthMiddleware
 from tenants.errors import NotFound
 from tenants.registry import IdempotencyKey, Outcome, Registry, request_hash

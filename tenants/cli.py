@@ -15,11 +15,11 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from gateway.bus.redis_streams import configured_bus
 from gateway.config import Config
-from gateway.events.redis_streams import configured_bus
+from gateway.http.bodies import validate
+from gateway.http.errors import ApiError
 from gateway.tokens.keys import ALGORITHMS
-from gateway.web.bodies import validate
-from gateway.web.errors import ApiError
 from tenants import schemas
 from tenants.crypto import SecretBox
 from tenants.db import create_engine, migrate, session_factory

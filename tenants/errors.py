@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gateway.web.errors import ApiError
+from gateway.http.errors import ApiError
 
 
 class RegistryError(ApiError):

@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
-from gateway.events.bus import Event, EventBus
+from gateway.bus.events import Event, EventBus
 from tenants import models, schemas
 from tenants.crypto import SecretBox
 from tenants.errors import Conflict, Invalid, NotFound, PreconditionFailed

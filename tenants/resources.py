@@ -16,6 +16,7 @@ from typing import Any, ClassVar, Final
 from sqlalchemy import ColumnElement, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gateway.http.outbound import InvalidWebhookTarget, check_webhook_url
 from gateway.tokens.keys import Algorithm, generate_key
 from tenants import models, schemas
 from tenants.credentials import hash_client_secret, new_client_id, new_client_secret
@@ -39,7 +40,6 @@ from tenants.store import (
     tenant_ref_clause,
 )
 from tenants.warehouse_urls import InvalidWarehouseUrl, WarehouseUrl, parse_warehouse_url
-from tenants.webhook_targets import InvalidWebhookTarget, check_webhook_url
 
 
 @dataclass(frozen=True, slots=True)

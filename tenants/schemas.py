@@ -17,12 +17,12 @@ from pydantic import (
     model_validator,
 )
 
-from gateway.events.bus import AUDIT_EVENT_TYPES
-from gateway.filter_spec import FilterSpec, StrictModel
+from gateway.bus.events import AUDIT_EVENT_TYPES
+from gateway.http.origins import normalise_origin
+from gateway.http.outbound import MAX_WEBHOOK_URL_LENGTH
+from gateway.rls.filter_spec import FilterSpec, StrictModel
 from gateway.tokens.keys import Algorithm
-from gateway.web.origins import normalise_origin
 from tenants.models import TENANT_ID_LENGTH
-from tenants.webhook_targets import MAX_WEBHOOK_URL_LENGTH
 
 MAX_JSON_OBJECT_BYTES: Final = 16 * 1024
 

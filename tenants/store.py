@@ -16,7 +16,9 @@ from typing import Any, Final
 from sqlalchemy import ColumnElement, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from gateway.warehouse import Column
 from tenants import models
+from tenants.credentials import client_secret_matches
 from tenants.crypto import SecretBox
 from tenants.errors import NotFound, RegistryError, TenantSuspended
 from tenants.warehouse_urls import with_password
@@ -53,6 +55,10 @@ class App:
     scopes: tuple[str, ...]
     status: str
 
+    def secret_matches(self, client_secret: str) -> bool:
+        """Whether `client_secret` is this app's (constant time; only its hash is stored)."""
+        return client_secret_matches(client_secret, self.secret_hash)
+
 
 @dataclass(frozen=True, slots=True)
 class SigningKey:
@@ -63,12 +69,6 @@ class SigningKey:
     public_jwk: dict[str, Any] | None
     created_at: datetime
     rotated_at: datetime | None
-
-
-@dataclass(frozen=True, slots=True)
-class Column:
-    name: str
-    type: str
 
 
 @dataclass(frozen=True, slots=True)

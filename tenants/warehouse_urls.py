@@ -75,14 +75,6 @@ def parse_warehouse_url(raw: str) -> WarehouseUrl:
     return WarehouseUrl(raw if password is None else _without_password(parts, port), dialect, password)
 
 
-def default_schema(url: str, dialect: str) -> str | None:
-    """The schema unqualified table names resolve to, when the URL chooses it (ClickHouse's database);
-    None leaves it to the dialect's convention (public, main)."""
-    if dialect != "clickhouse":
-        return None
-    return urlsplit(url).path.strip("/") or "default"
-
-
 def with_password(url: str, password: str | None) -> str:
     """The URL with `password` put back, for the connector that opens it."""
     if password is None:

@@ -24,10 +24,10 @@ import psycopg
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from gateway.bus.events import Event
+from gateway.bus.memory import InProcessBus, InProcessSubscription
 from gateway.config import Config
-from gateway.events.bus import Event
-from gateway.events.memory import InProcessBus, InProcessSubscription
-from gateway.web.bodies import validate
+from gateway.http.bodies import validate
 from tenants.crypto import SecretBox
 from tenants.db import create_engine, migrate, session_factory
 from tenants.registry import Registry

@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from gateway.web.errors import ApiError
+from gateway.http.errors import ApiError
 
 PAGE_FILES: Final = ("page.js", "charts.js", "page.css")
 SDK_FILES: Final = ("embed.js", "embed.d.ts")

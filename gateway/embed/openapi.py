@@ -1,4 +1,4 @@
-"""The embedding routes as `gateway.openapi.build_document` takes a section: (paths, schemas)."""
+"""The embedding routes as `gateway.service.openapi.build_document` takes a section: (paths, schemas)."""
 
 from __future__ import annotations
 

@@ -4,7 +4,7 @@ The page holds no data and no token: its script waits for the host's SDK handsha
 endpoints with the token (or session) it was given. What the server decides here is who may frame it
 and whom its script may listen to: the origins of the tenant owning the dashboard. They go into the
 CSP's `frame-ancestors` (through `request.state.frame_ancestors`, see
-`gateway.web.security_headers`) and into the page, whose script accepts a handshake only from them.
+`gateway.edge.security_headers`) and into the page, whose script accepts a handshake only from them.
 A dashboard that does not exist, or whose tenant is suspended, gets the same page with no origin at
 all, so it cannot be framed anywhere and nobody learns from a frame whether it exists.
 """
@@ -21,9 +21,9 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from gateway.embed.assets import EmbedAssets
-from gateway.tenant_snapshot import TenantSnapshots
+from gateway.http.request_state import csp_nonce
+from gateway.replica.snapshots import TenantSnapshots
 from gateway.tokens.errors import TenantSuspended
-from gateway.web.security_headers import csp_nonce
 from tenants.errors import NotFound
 from tenants.store import RegistryStore
 

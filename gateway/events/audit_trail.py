@@ -24,7 +24,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Final
 
-from gateway.events.bus import Event, EventBus
+from gateway.bus.events import Event, EventBus
 
 logger = logging.getLogger("gateway.events")
 

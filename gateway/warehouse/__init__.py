@@ -21,7 +21,7 @@ from gateway.warehouse.connector import (
 from gateway.warehouse.duckdb_connector import DuckDBConnector
 from gateway.warehouse.errors import QueryFailed, WarehouseError, WarehouseTimeout, WarehouseUnavailable
 from gateway.warehouse.postgres import PostgresConnector
-from gateway.warehouse.registry import SCHEMES, Connectors, UnsupportedWarehouse, connect
+from gateway.warehouse.registry import SCHEMES, Connectors, UnsupportedWarehouse, connect, default_schema
 
 __all__ = [
     "SCHEMES",
@@ -42,6 +42,7 @@ __all__ = [
     "WarehouseTimeout",
     "WarehouseUnavailable",
     "connect",
+    "default_schema",
     "json_safe",
     "table_sql",
 ]

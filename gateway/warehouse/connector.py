@@ -23,7 +23,6 @@ import sqlglot
 from sqlglot import exp
 
 from gateway.warehouse.errors import QueryFailed, WarehouseTimeout, WarehouseUnavailable
-from tenants.store import Column
 
 __all__ = [
     "Column",
@@ -40,6 +39,14 @@ JSONValue: TypeAlias = "str | int | float | bool | list[JSONValue] | dict[str, J
 
 MAX_TIMEOUT: Final = 3600.0
 MAX_ROW_LIMIT: Final = 10_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    """A column of a warehouse table, as the engine names and types it."""
+
+    name: str
+    type: str
 
 
 @dataclass(frozen=True, slots=True)

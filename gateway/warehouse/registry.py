@@ -30,6 +30,14 @@ _FACTORIES: Final[dict[str, Callable[..., BaseConnector]]] = {
 SCHEMES: Final = frozenset(_FACTORIES)
 
 
+def default_schema(url: str, dialect: str) -> str | None:
+    """The schema unqualified table names resolve to, when the URL chooses it (ClickHouse's database);
+    None leaves it to the dialect's convention (public, main)."""
+    if dialect != "clickhouse":
+        return None
+    return urlsplit(url).path.strip("/") or "default"
+
+
 class UnsupportedWarehouse(ValueError):
     """No connector for this URL's scheme (the registry accepts some engines we cannot run yet)."""
 

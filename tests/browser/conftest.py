@@ -27,7 +27,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Frame, Page, Request, sync_playwright
 
-from gateway.demo_setup import DEMO_FILE
+from gateway.service.demo.onboarding import DEMO_FILE
 from tests.conftest import ADMIN_TOKEN, REDIS_URL, free_port, gateway_env
 
 CHROMIUM: Final = Path("/usr/bin/chromium")

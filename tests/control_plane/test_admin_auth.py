@@ -8,8 +8,8 @@ import httpx
 import pytest
 from starlette.routing import Route
 
-from gateway.app import create_app
 from gateway.config import Config
+from gateway.service.app import create_app
 from tenants.admin_auth import AdminAuthMiddleware
 from tests.conftest import ADMIN_TOKEN, GatewayProcess
 

@@ -20,11 +20,11 @@ import httpx
 import psycopg
 import pytest
 
-from gateway.app import warehouse_introspection
+from gateway.bus.memory import InProcessBus
 from gateway.config import Config
-from gateway.events.memory import InProcessBus
+from gateway.http.bodies import validate
+from gateway.service.app import warehouse_introspection
 from gateway.warehouse import ConnectorOptions, Connectors
-from gateway.web.bodies import validate
 from tenants import introspection, schemas
 from tenants.crypto import SecretBox
 from tenants.db import create_engine, migrate, session_factory
@@ -136,7 +136,7 @@ def pg(postgres_databases: PostgresDatabases) -> PostgresWarehouse:
 
 @pytest.fixture
 async def backend(database_url: str) -> AsyncIterator[Backend]:
-    """The registry in-process, wired to the warehouses as `gateway.app` wires it."""
+    """The registry in-process, wired to the warehouses as `gateway.service.app` wires it."""
     engine = create_engine(Config.from_env({"GATEWAY_DATABASE_URL": database_url}).database_url)
     await migrate(engine)
     box = SecretBox(SECRET_KEY)

@@ -48,7 +48,7 @@ def test_admin_api_cannot_be_reached_through_a_root_path(tmp_path: Path) -> None
             sys.executable,
             "-m",
             "uvicorn",
-            "gateway.app:create_app",
+            "gateway.service.app:create_app",
             "--factory",
             "--port",
             str(port),

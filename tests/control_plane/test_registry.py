@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from gateway.events.bus import Event
+from gateway.bus.events import Event
 from tenants import schemas
 from tenants.crypto import SecretBox
 from tenants.db import session_factory

@@ -17,7 +17,7 @@ import psycopg
 import pytest
 
 from gateway.config import Config
-from tenants import webhook_targets
+from gateway.http import outbound as webhook_targets
 from tenants.crypto import SecretBox
 from tenants.db import create_engine, session_factory
 from tenants.store import RegistryStore

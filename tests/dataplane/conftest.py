@@ -1,6 +1,6 @@
 """End-to-end fixtures for the data-plane endpoints (issue 5): real gateways, real warehouses.
 
-Every engine holds the same data: the demo rows of `gateway.warehouse.demo` (two tenants, `tenant_id`
+Every engine holds the same data: the demo rows of `gateway.service.demo.dataset` (two tenants, `tenant_id`
 1 and 2, sharing `orders`, `customers` and `products`), plus one order of tenant 1 whose `region` is a
 SQL-injection attempt, so that an injected value can be shown to come back as a plain literal.
 
@@ -32,7 +32,7 @@ import httpx
 import psycopg
 import pytest
 
-from gateway.warehouse.demo import (
+from gateway.service.demo.dataset import (
     CUSTOMERS_COLUMNS,
     ORDERS_COLUMNS,
     PRODUCTS_COLUMNS,

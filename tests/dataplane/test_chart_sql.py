@@ -9,10 +9,10 @@ from typing import Any
 import duckdb
 import pytest
 
-from gateway import chart_sql
-from gateway.chart_sql import chart_query
-from gateway.filter_spec import FilterSpec
+from gateway.data import chart_sql
+from gateway.data.chart_sql import chart_query
 from gateway.rls.errors import ClauseError
+from gateway.rls.filter_spec import FilterSpec
 from tenants.store import Column, Dataset
 
 ORDERS = Dataset(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import cast
 
-from gateway.decision_memo import MAX_REMEMBERED_BODY, DecisionMemo
-from gateway.tenant_snapshot import TenantSnapshot
+from gateway.data.decision_memo import MAX_REMEMBERED_BODY, DecisionMemo
+from gateway.replica.snapshots import TenantSnapshot
 from gateway.tokens.claims import GuestClaims
 
 

@@ -10,13 +10,13 @@ from typing import Any
 import duckdb
 import pytest
 
-from gateway.chart_sql import chart_query
-from gateway.filter_spec import FilterSpec
+from gateway.data.chart_sql import chart_query
+from gateway.data.row_policy import RowPolicies, catalog_for
 from gateway.rls.errors import ResolutionError, RewriteRefused
+from gateway.rls.filter_spec import FilterSpec
 from gateway.rls.rewrite import rewrite_sql
-from gateway.row_policy import RowPolicies, catalog_for
+from gateway.service.demo.dataset import create_demo_database
 from gateway.tokens.claims import GuestClaims, GuestUser
-from gateway.warehouse.demo import create_demo_database
 from tenants.store import Column, Dataset, RowFilter
 
 COLUMNS = tuple(Column(name, "VARCHAR") for name in ("id", "tenant_id", "region", "amount", "status"))

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from gateway.tenant_snapshot import TenantSnapshots
+from gateway.replica.snapshots import TenantSnapshots
 from gateway.tokens.errors import TenantSuspended
 from tenants.errors import NotFound, RegistryError
 from tenants.resources import TENANTS

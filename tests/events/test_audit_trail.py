@@ -13,9 +13,9 @@ from typing import Any, NamedTuple
 import pytest
 from redis.asyncio import Redis
 
+from gateway.bus.events import Event, Stream
+from gateway.bus.redis_streams import RedisStreamsBus
 from gateway.events.audit_trail import AuditTrail
-from gateway.events.bus import Event, Stream
-from gateway.events.redis_streams import RedisStreamsBus
 from tests.guest.test_revocation import ThrowAwayRedis
 
 pytestmark = pytest.mark.anyio

@@ -9,9 +9,9 @@ from collections.abc import AsyncIterator
 import pytest
 from redis.asyncio import Redis
 
-from gateway.events.bus import Event
-from gateway.events.consumer_group import ConsumerGroup, Delivery
-from gateway.events.redis_streams import RedisStreamsBus
+from gateway.bus.consumer_group import ConsumerGroup, Delivery
+from gateway.bus.events import Event
+from gateway.bus.redis_streams import RedisStreamsBus
 from tests.conftest import REDIS_URL
 
 pytestmark = pytest.mark.anyio

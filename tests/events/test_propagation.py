@@ -13,9 +13,9 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from gateway.events.bus import Event
-from gateway.events.consumer_group import ConsumerGroup
-from gateway.events.redis_streams import RedisStreamsBus
+from gateway.bus.consumer_group import ConsumerGroup
+from gateway.bus.events import Event
+from gateway.bus.redis_streams import RedisStreamsBus
 from tests.conftest import REDIS_URL
 from tests.dataplane.conftest import DataGateway, refused, rows_of
 from tests.events.conftest import PROPAGATION, Trio, expected_revenue, revenue_request, within

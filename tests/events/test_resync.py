@@ -8,8 +8,8 @@ import asyncio
 
 import pytest
 
-from gateway.tenant_keys import TenantKeys
-from gateway.tenant_snapshot import TenantSnapshots
+from gateway.replica.keys import TenantKeys
+from gateway.replica.snapshots import TenantSnapshots
 from tenants.errors import NotFound
 from tenants.resources import TENANTS
 from tenants.schemas import TenantUpdate

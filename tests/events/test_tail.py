@@ -16,8 +16,8 @@ from typing import IO, Any
 import pytest
 from redis.asyncio import Redis
 
-from gateway.events.bus import Event, Stream
-from gateway.events.redis_streams import RedisStreamsBus
+from gateway.bus.events import Event, Stream
+from gateway.bus.redis_streams import RedisStreamsBus
 from tests.conftest import REDIS_URL, Backend, gateway_env
 
 

@@ -10,8 +10,8 @@ from typing import Any, Final
 import pytest
 from redis.asyncio import Redis
 
-from gateway.events.bus import Event
-from gateway.events.redis_streams import RedisStreamsBus
+from gateway.bus.events import Event
+from gateway.bus.redis_streams import RedisStreamsBus
 
 pytestmark = pytest.mark.anyio
 NODE: Final = 100  # Redis's default stream-node-max-entries

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from gateway.webhooks.signing import signature_header
+from gateway.events.webhooks.signing import signature_header
 from tests.events.webhook_receivers import readme_verifier
 
 SECRET = "whsec_" + "k" * 8 + "0123456789abcdef"

@@ -10,8 +10,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from gateway.events.bus import Event
-from gateway.webhooks.sender import WebhookSender
+from gateway.bus.events import Event
+from gateway.events.webhooks.sender import WebhookSender
 from tenants.store import Webhook
 from tests.conftest import free_port
 from tests.events.webhook_receivers import Receiver

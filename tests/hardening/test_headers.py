@@ -14,11 +14,11 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from gateway.metrics import Metrics
-from gateway.web.access_log import AccessLog
-from gateway.web.cors import KnownOrigins
-from gateway.web.edge import EdgeMiddleware
-from gateway.web.security_headers import csp_nonce
+from gateway.edge.access_log import AccessLog
+from gateway.edge.cors import KnownOrigins
+from gateway.edge.middleware import EdgeMiddleware
+from gateway.http.request_state import csp_nonce
+from gateway.telemetry.metrics import Metrics
 from tests.dataplane.conftest import Engine
 from tests.hardening.conftest import HardenedGateway
 

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from gateway import logs
-from gateway.web.access_log import FLUSH_BYTES, FLUSH_SECONDS, LOGGER_NAME, AccessLog
+from gateway.edge.access_log import FLUSH_BYTES, FLUSH_SECONDS, LOGGER_NAME, AccessLog
+from gateway.telemetry import logs
 
 pytestmark = pytest.mark.anyio
 

@@ -7,9 +7,9 @@ from pathlib import Path
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from gateway.app import create_app
 from gateway.config import Config, Secret
-from gateway.metrics import Metrics
+from gateway.service.app import create_app
+from gateway.telemetry.metrics import Metrics
 from tests.conftest import ADMIN_TOKEN, SECRET_KEY
 from tests.guest.conftest import assert_refused, default_body
 from tests.runtime.conftest import StartGateway

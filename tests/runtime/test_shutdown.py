@@ -15,7 +15,7 @@ import psycopg
 import pytest
 
 from gateway.config import ConfigError
-from gateway.serving import ShutdownSettings
+from gateway.service.serving import ShutdownSettings
 from tests.conftest import PostgresDatabases, free_port, gateway_env
 from tests.guest.conftest import MINT_PATH, Gateway, default_body
 from tests.runtime.conftest import StartGateway

@@ -8,7 +8,7 @@ from pathlib import Path
 import duckdb
 import httpx
 
-from gateway.demo_setup import DEMO_FILE
+from gateway.service.demo.onboarding import DEMO_FILE
 from tests.conftest import GatewayProcess, gateway_env
 
 GUIDE_LINE = re.compile(

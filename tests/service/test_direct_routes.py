@@ -10,10 +10,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from gateway.app import GatewayApp
-from gateway.metrics import Metrics
-from gateway.web.direct_routes import DirectRoutes
-from gateway.web.errors import EXCEPTION_HANDLERS, ApiError
+from gateway.edge.direct_routes import DirectRoutes
+from gateway.http.errors import EXCEPTION_HANDLERS, ApiError
+from gateway.service.app import GatewayApp
+from gateway.telemetry.metrics import Metrics
 from tests.hardening.test_headers import edge
 
 pytestmark = pytest.mark.anyio

@@ -10,8 +10,8 @@ import httpx
 import pytest
 from starlette.routing import Route
 
-from gateway.app import create_app
 from gateway.config import Config
+from gateway.service.app import create_app
 from tenants.schemas import Dialect
 from tenants.warehouse_urls import DIALECTS
 

@@ -11,7 +11,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from gateway.web.raw_headers import header
+from gateway.http.headers import header
 from tests.hardening.test_headers import edge
 
 pytestmark = pytest.mark.anyio

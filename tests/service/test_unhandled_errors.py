@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from gateway.app import GatewayApp
+from gateway.service.app import GatewayApp
 from tests.hardening.test_headers import edge
 
 

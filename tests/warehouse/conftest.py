@@ -24,8 +24,8 @@ import duckdb
 import psycopg
 import pytest
 
+from gateway.service.demo.dataset import create_demo_database
 from gateway.warehouse import ConnectorOptions
-from gateway.warehouse.demo import create_demo_database
 from tests.conftest import PostgresDatabases, free_port
 
 CLICKHOUSE_URL = os.environ.get("GATEWAY_TEST_CLICKHOUSE_URL", "clickhouse+http://127.0.0.1:8123")

@@ -8,8 +8,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from gateway.service.demo.dataset import DEMO_ORIGIN, create_demo_database, demo_rows, demo_tenants
 from gateway.warehouse import Column, connect
-from gateway.warehouse.demo import DEMO_ORIGIN, create_demo_database, demo_rows, demo_tenants
 from tenants.schemas import (
     ChartCreate,
     DashboardCreate,

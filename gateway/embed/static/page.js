@@ -36,7 +36,7 @@ const state = {
 // ------------------------------------------------------------------------------------- handshake
 
 function originAllowed(origin, patterns) {
-  // Same rule as the gateway (gateway/web/origins.py): exact, or `scheme://*.domain[:port]` covering
+  // Same rule as the gateway (gateway/http/origins.py): exact, or `scheme://*.domain[:port]` covering
   // any subdomain (never the domain itself, another scheme or another port).
   for (const pattern of patterns) {
     if (origin === pattern) return true;

@@ -1,0 +1,1 @@
+"""Data for embedded dashboards: chart data and query API, dashboards, plans, row policy, result cache."""

@@ -1,0 +1,274 @@
+"""What an embedded dashboard calls for data: `POST /api/v1/chart/data` and `POST /api/v1/query`.
+
+Every request: verify the guest token, check the token grants the chart (or the datasets), build
+the SQL with sqlglot, rewrite it so every read of a protected table is filtered by the rows this
+user may see, then answer from the result cache or the warehouse. Any doubt on the way refuses the
+request; no path returns rows the rewriter has not filtered.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Annotated
+
+from pydantic import Field, StringConstraints
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from gateway.bus.events import Event
+from gateway.data.dashboards import ResourceForbidden, token_lists_dashboard
+from gateway.data.decision_memo import DecisionMemo
+from gateway.data.plans import ChartNotSupported, Plan, QueryPlans, row_limit
+from gateway.data.result_cache import ResultCache
+from gateway.events.audit_trail import AuditTrail
+from gateway.guest.auth import guest_claims
+from gateway.http.bodies import parse_json, read_json, read_json_bytes, validate
+from gateway.http.errors import ApiError
+from gateway.replica.snapshots import TenantSnapshot, TenantSnapshots
+from gateway.rls.errors import ClauseError, RlsError
+from gateway.rls.filter_spec import FilterSpec, StrictModel
+from gateway.telemetry.metrics import Metrics
+from gateway.tokens.claims import GuestClaims
+from gateway.tokens.verify import TokenVerifier
+from gateway.warehouse import Connectors, Result, WarehouseError, WarehouseTimeout
+from tenants.errors import NotFound, RegistryError
+from tenants.store import Chart, Tenant
+
+Ref = int | Annotated[str, StringConstraints(min_length=1, max_length=64)]
+
+
+class ChartDataRequest(StrictModel):
+    chart_id: Ref
+    dashboard_id: Ref | None = None
+    filters: list[FilterSpec] = Field(default_factory=list, max_length=50)
+    row_limit: int | None = Field(default=None, ge=1)
+    force: bool = False
+
+
+class QueryRequest(StrictModel):
+    sql: Annotated[str, StringConstraints(min_length=1, max_length=100_000)]
+    row_limit: int | None = Field(default=None, ge=1)
+
+
+class DataAnswer(Response):
+    """The rows of a data request: JSON text made by the result cache, never stored by HTTP caches."""
+
+    media_type = "application/json"
+
+    def init_headers(self, headers: Mapping[str, str] | None = None) -> None:
+        # Fixed headers, written once here rather than assembled from a mapping for every answer.
+        self.raw_headers = [
+            (b"content-length", str(len(self.body)).encode()),
+            (b"content-type", b"application/json"),
+            (b"cache-control", b"no-store"),
+        ]
+
+
+class RowPolicyRefused(ApiError):
+    """The request cannot be filtered safely (rewriter refusal, unresolvable rule): no data."""
+
+    status = 403
+
+
+class BadFilter(ApiError):
+    status = 422
+
+
+class FilterCacheUnavailable(ApiError):
+    status = 503
+    code = "filter_cache_unavailable"
+
+
+class WarehouseFailed(ApiError):
+    status = 502
+    code = "warehouse_error"
+
+
+class WarehouseTimedOut(ApiError):
+    status = 504
+    code = "warehouse_timeout"
+
+
+class DataApi:
+    def __init__(
+        self,
+        *,
+        snapshots: TenantSnapshots,
+        verifier: TokenVerifier,
+        connectors: Connectors,
+        results: ResultCache,
+        plans: QueryPlans,
+        audit: AuditTrail,
+        metrics: Metrics,
+        max_body_bytes: int,
+    ) -> None:
+        self._snapshots = snapshots
+        self._verifier = verifier
+        self._connectors = connectors
+        self._results = results
+        self._plans = plans
+        self._audit_trail = audit
+        self._metrics = metrics
+        self._count_result_lookup = metrics.cache_lookup_counter("result")
+        self._count_decision_lookup = metrics.cache_lookup_counter("decision")
+        self._max_body_bytes = max_body_bytes
+        # A repeated chart request (same token, same body) skips parsing, grant check and plan lookup.
+        self._decisions: DecisionMemo[tuple[Plan, bool]] = DecisionMemo()
+
+    def routes(self) -> list[Route]:
+        return [
+            Route("/api/v1/chart/data", self.chart_data, methods=["POST"]),
+            Route("/api/v1/query", self.query, methods=["POST"]),
+        ]
+
+    async def chart_data(self, request: Request) -> Response:
+        claims = await guest_claims(request, self._verifier)
+        raw = await read_json_bytes(request, max_bytes=self._max_body_bytes)
+        snapshot = await self._snapshots.active(claims.tenant_id)
+        decided = self._decisions.get(claims, snapshot, raw)
+        self._count_decision_lookup(decided is not None)
+        if decided is None:
+            decided = self._decisions.remember(
+                claims, snapshot, raw, await self._chart_decision(claims, snapshot, raw)
+            )
+        plan, force = decided
+        return await self._answer(claims, snapshot, plan, force=force)
+
+    async def _chart_decision(
+        self, claims: GuestClaims, snapshot: TenantSnapshot, raw: bytes
+    ) -> tuple[Plan, bool]:
+        body = validate(ChartDataRequest, parse_json(raw))
+        chart = self._granted_chart(claims, snapshot, body)
+        try:
+            plan = await self._plans.chart(snapshot, claims, chart, body.filters, body.row_limit)
+        except ClauseError as exc:
+            raise BadFilter(exc.message, code=exc.code, field="filters") from None
+        except ChartNotSupported as exc:
+            raise BadFilter(str(exc), code="chart_not_supported") from None
+        except RlsError as exc:
+            raise _refusal(exc) from None
+        return plan, body.force
+
+    async def query(self, request: Request) -> Response:
+        claims = await guest_claims(request, self._verifier)
+        body = validate(QueryRequest, await read_json(request, max_bytes=self._max_body_bytes))
+        snapshot = await self._snapshots.active(claims.tenant_id)
+        granted = {str(r.id) for r in claims.resources if r.type == "dataset"}
+        tables = [
+            d
+            for d in snapshot.datasets
+            if (d.name in granted or str(d.id) in granted) and d.table_ref is not None
+        ]
+        if not tables:
+            raise ResourceForbidden("this token grants no dataset to query")
+        if len({d.warehouse for d in tables}) > 1:
+            raise BadFilter(
+                "the token's datasets live in several warehouses; query one", code="several_warehouses"
+            )
+        limit = row_limit(body.row_limit, None, snapshot.tenant.row_limit)
+        try:
+            plan = await self._plans.query(snapshot, claims, tables, body.sql, limit)
+        except RlsError as exc:
+            raise _refusal(exc) from None
+        return await self._answer(claims, snapshot, plan, force=False)
+
+    @staticmethod
+    def _granted_chart(claims: GuestClaims, snapshot: TenantSnapshot, body: ChartDataRequest) -> Chart:
+        """The chart, when the token lists it or a dashboard holding it; the same 403 otherwise."""
+        try:
+            chart = snapshot.chart(str(body.chart_id))
+        except NotFound:
+            chart = None
+        if chart is not None and _grants(claims, snapshot, chart, body.dashboard_id):
+            return chart
+        raise ResourceForbidden(f"this token does not grant chart {str(body.chart_id)[:64]!r}")
+
+    async def _answer(
+        self, claims: GuestClaims, snapshot: TenantSnapshot, plan: Plan, *, force: bool
+    ) -> Response:
+        tenant = snapshot.tenant
+        started = time.perf_counter()
+        cached = None if force else await self._results.get(plan.result_key)
+        if not force:
+            self._count_result_lookup(cached is not None)
+        if cached is None:
+            result = await self._run(snapshot, plan)
+            answer = await self._results.put(
+                plan.result_key,
+                {
+                    "columns": [{"name": c.name, "type": c.type} for c in result.columns],
+                    "rows": result.rows,
+                    "rowcount": result.rowcount,
+                },
+                ttl_seconds=tenant.result_cache_ttl_seconds,
+            )
+            rows = result.rowcount
+        else:
+            answer = cached
+            rows = int(answer[answer.rindex(":") + 1 : -1])  # the entry ends with "rowcount":N}
+        elapsed_ms = round((time.perf_counter() - started) * 1000, 3)
+        self._audit(claims, tenant, plan, rows, elapsed_ms, cached is not None)
+        # The stored answer is JSON text: complete it rather than parse and serialise it again.
+        suffix = f',"cached":{"true" if cached is not None else "false"},"query_ms":{elapsed_ms}}}'
+        return DataAnswer(answer[:-1] + suffix)
+
+    async def _run(self, snapshot: TenantSnapshot, plan: Plan) -> Result:
+        seconds = snapshot.tenant.query_timeout_seconds
+        try:
+            url = snapshot.warehouse_url(plan.warehouse)
+            with self._metrics.warehouse_query_seconds.labels(plan.dialect).time():
+                return await self._connectors.get(url).execute(
+                    plan.sql, row_limit=plan.row_limit, timeout=float(seconds)
+                )
+        except RegistryError as exc:
+            raise WarehouseFailed(f"the warehouse cannot be reached: {exc.message}") from None
+        except WarehouseTimeout:
+            raise WarehouseTimedOut(
+                f"the warehouse did not answer within {seconds} s; the query was cancelled"
+            ) from None
+        except WarehouseError as exc:
+            raise WarehouseFailed(f"the warehouse failed: {exc}") from None
+
+    def _audit(
+        self, claims: GuestClaims, tenant: Tenant, plan: Plan, rows: int, elapsed_ms: float, cached: bool
+    ) -> None:
+        payload = {
+            "sub": claims.subject,
+            "jti": claims.token_id,
+            "predicate_hash": plan.predicate_hash,
+            "rows": rows,
+            "ms": elapsed_ms,
+            "cached": cached,
+            **plan.audit,
+        }
+        self._audit_trail.record(Event("data.query", tenant.id, payload))
+
+
+def _grants(claims: GuestClaims, snapshot: TenantSnapshot, chart: Chart, dashboard_id: object) -> bool:
+    """Whether the token lists `chart`, or the dashboard asked for (else any it lists) holding it."""
+    if dashboard_id is None and any(
+        r.type == "chart" and str(r.id) in (str(chart.id), chart.uuid) for r in claims.resources
+    ):
+        return True
+    candidates = (
+        [str(dashboard_id)]
+        if dashboard_id is not None
+        else [str(r.id) for r in claims.resources if r.type == "dashboard"]
+    )
+    for ref in candidates:
+        try:
+            dashboard = snapshot.dashboard(ref)
+        except NotFound:
+            continue
+        if token_lists_dashboard(claims, dashboard) and chart.id in dashboard.chart_ids:
+            return True
+    return False
+
+
+def _refusal(exc: RlsError) -> ApiError:
+    """A rewriter or resolution refusal: 403 with its code; 503 when the filter cache is unreachable."""
+    if exc.code == "cache_unavailable":
+        return FilterCacheUnavailable("resolved filters cannot be read; try again shortly")
+    return RowPolicyRefused(exc.message, code=exc.code)

@@ -1,0 +1,86 @@
+"""Query results, cached by (tenant, warehouse, rewritten SQL, row limit).
+
+The rewritten SQL carries every row-level predicate, so two users whose rules differ can never
+share an entry, and no entry can leak across tenants. Nothing needs invalidating on a registry
+change either: a changed filter, chart or dataset changes the SQL, hence the key.
+
+Entries are the answer's JSON text. A bounded in-process map answers repeated requests without a
+network call; Redis, when configured, shares entries between replicas behind it (a local entry
+lives no longer than the shared one had left).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections import OrderedDict
+from typing import Any, Final
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from gateway.http.errors import ApiError
+
+_LOCAL_ENTRIES: Final = 1024
+_UNREACHABLE: Final = "the result cache cannot be reached; try again shortly"
+
+
+class ResultCacheUnavailable(ApiError):
+    """Redis failed while answering: no rows rather than an answer of unknown standing."""
+
+    status = 503
+    code = "result_cache_unavailable"
+
+
+def result_key(tenant_id: str, warehouse: str, sql: str, row_limit: int) -> str:
+    """A hash: `warehouse` may name a connection URL with its password."""
+    return hashlib.sha256(json.dumps([tenant_id, warehouse, sql, row_limit]).encode()).hexdigest()
+
+
+class ResultCache:
+    def __init__(self, redis: Redis | None, *, prefix: str) -> None:
+        self._redis = redis
+        self._prefix = f"{prefix}results:"
+        self._local: OrderedDict[str, tuple[float, str]] = OrderedDict()
+
+    async def get(self, key: str) -> str | None:
+        entry = self._local.get(key)
+        if entry is not None:
+            if entry[0] > time.monotonic():
+                self._local.move_to_end(key)
+                return entry[1]
+            del self._local[key]
+        if self._redis is None:
+            return None
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                pipe.get(self._prefix + key)
+                pipe.pttl(self._prefix + key)
+                raw, ttl_ms = await pipe.execute()
+        except RedisError:
+            raise ResultCacheUnavailable(_UNREACHABLE) from None
+        if raw is None or ttl_ms <= 0:
+            return None
+        text = raw.decode() if isinstance(raw, bytes) else str(raw)
+        self._remember(key, text, ttl_ms / 1000)
+        return text
+
+    async def put(self, key: str, value: dict[str, Any], *, ttl_seconds: int) -> str:
+        """Store `value`; returns its JSON text (what `get` will answer)."""
+        text = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        if ttl_seconds <= 0:
+            return text
+        if self._redis is not None:
+            try:
+                await self._redis.set(self._prefix + key, text, ex=ttl_seconds)
+            except RedisError:
+                raise ResultCacheUnavailable(_UNREACHABLE) from None
+        self._remember(key, text, ttl_seconds)
+        return text
+
+    def _remember(self, key: str, text: str, ttl_seconds: float) -> None:
+        self._local[key] = (time.monotonic() + ttl_seconds, text)
+        self._local.move_to_end(key)
+        while len(self._local) > _LOCAL_ENTRIES:
+            self._local.popitem(last=False)

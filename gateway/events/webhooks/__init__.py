@@ -1,0 +1,1 @@
+"""Webhooks: the audit stream delivered to tenants' endpoints, signed and retried."""

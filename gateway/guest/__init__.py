@@ -1,0 +1,1 @@
+"""The guest of a data request: its verified token (bearer or session) and where it comes from."""

@@ -1,0 +1,1 @@
+"""What host-app backends call: the OAuth token endpoint and the guest-token API."""

@@ -1,0 +1,1 @@
+"""This replica's copy of the registry: tenant keys, snapshots, and the follower keeping them in step."""

@@ -1,0 +1,1 @@
+"""The service: app wiring, serving, command line, probes, OpenAPI, the demo."""

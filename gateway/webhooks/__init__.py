@@ -1,1 +1,0 @@
-"""Webhooks: audit events pushed to tenants' own endpoints, signed, retried, and never to internal hosts."""
