@@ -18,9 +18,10 @@ from pydantic import (
 )
 
 from gateway.bus.events import AUDIT_EVENT_TYPES
+from gateway.http.bodies import StrictModel
 from gateway.http.origins import normalise_origin
 from gateway.http.outbound import MAX_WEBHOOK_URL_LENGTH
-from gateway.rls.filter_spec import FilterSpec, StrictModel
+from gateway.rls.filter_spec import FilterSpec
 from gateway.tokens.keys import Algorithm
 from tenants.models import TENANT_ID_LENGTH
 

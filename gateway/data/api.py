@@ -18,23 +18,22 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from gateway.bus.events import Event
-from gateway.data.dashboards import ResourceForbidden, token_lists_dashboard
 from gateway.data.decision_memo import DecisionMemo
+from gateway.data.grants import granted_chart, granted_tables
 from gateway.data.plans import ChartNotSupported, Plan, QueryPlans, row_limit
 from gateway.data.result_cache import ResultCache
 from gateway.events.audit_trail import AuditTrail
-from gateway.guest.auth import guest_claims
-from gateway.http.bodies import parse_json, read_json, read_json_bytes, validate
+from gateway.guest.auth import GuestAuth
+from gateway.http.bodies import StrictModel, parse_json, read_json, read_json_bytes, validate
 from gateway.http.errors import ApiError
 from gateway.replica.snapshots import TenantSnapshot, TenantSnapshots
 from gateway.rls.errors import ClauseError, RlsError
-from gateway.rls.filter_spec import FilterSpec, StrictModel
+from gateway.rls.filter_spec import FilterSpec
 from gateway.telemetry.metrics import Metrics
 from gateway.tokens.claims import GuestClaims
-from gateway.tokens.verify import TokenVerifier
 from gateway.warehouse import Connectors, Result, WarehouseError, WarehouseTimeout
-from tenants.errors import NotFound, RegistryError
-from tenants.store import Chart, Tenant
+from tenants.errors import RegistryError
+from tenants.store import Tenant
 
 Ref = int | Annotated[str, StringConstraints(min_length=1, max_length=64)]
 
@@ -96,7 +95,7 @@ class DataApi:
         self,
         *,
         snapshots: TenantSnapshots,
-        verifier: TokenVerifier,
+        guests: GuestAuth,
         connectors: Connectors,
         results: ResultCache,
         plans: QueryPlans,
@@ -105,7 +104,7 @@ class DataApi:
         max_body_bytes: int,
     ) -> None:
         self._snapshots = snapshots
-        self._verifier = verifier
+        self._guests = guests
         self._connectors = connectors
         self._results = results
         self._plans = plans
@@ -124,7 +123,7 @@ class DataApi:
         ]
 
     async def chart_data(self, request: Request) -> Response:
-        claims = await guest_claims(request, self._verifier)
+        claims = await self._guests.claims(request)
         raw = await read_json_bytes(request, max_bytes=self._max_body_bytes)
         snapshot = await self._snapshots.active(claims.tenant_id)
         decided = self._decisions.get(claims, snapshot, raw)
@@ -140,7 +139,7 @@ class DataApi:
         self, claims: GuestClaims, snapshot: TenantSnapshot, raw: bytes
     ) -> tuple[Plan, bool]:
         body = validate(ChartDataRequest, parse_json(raw))
-        chart = self._granted_chart(claims, snapshot, body)
+        chart = granted_chart(claims, snapshot, str(body.chart_id), body.dashboard_id)
         try:
             plan = await self._plans.chart(snapshot, claims, chart, body.filters, body.row_limit)
         except ClauseError as exc:
@@ -152,17 +151,10 @@ class DataApi:
         return plan, body.force
 
     async def query(self, request: Request) -> Response:
-        claims = await guest_claims(request, self._verifier)
+        claims = await self._guests.claims(request)
         body = validate(QueryRequest, await read_json(request, max_bytes=self._max_body_bytes))
         snapshot = await self._snapshots.active(claims.tenant_id)
-        granted = {str(r.id) for r in claims.resources if r.type == "dataset"}
-        tables = [
-            d
-            for d in snapshot.datasets
-            if (d.name in granted or str(d.id) in granted) and d.table_ref is not None
-        ]
-        if not tables:
-            raise ResourceForbidden("this token grants no dataset to query")
+        tables = granted_tables(claims, snapshot)
         if len({d.warehouse for d in tables}) > 1:
             raise BadFilter(
                 "the token's datasets live in several warehouses; query one", code="several_warehouses"
@@ -173,17 +165,6 @@ class DataApi:
         except RlsError as exc:
             raise _refusal(exc) from None
         return await self._answer(claims, snapshot, plan, force=False)
-
-    @staticmethod
-    def _granted_chart(claims: GuestClaims, snapshot: TenantSnapshot, body: ChartDataRequest) -> Chart:
-        """The chart, when the token lists it or a dashboard holding it; the same 403 otherwise."""
-        try:
-            chart = snapshot.chart(str(body.chart_id))
-        except NotFound:
-            chart = None
-        if chart is not None and _grants(claims, snapshot, chart, body.dashboard_id):
-            return chart
-        raise ResourceForbidden(f"this token does not grant chart {str(body.chart_id)[:64]!r}")
 
     async def _answer(
         self, claims: GuestClaims, snapshot: TenantSnapshot, plan: Plan, *, force: bool
@@ -244,27 +225,6 @@ class DataApi:
             **plan.audit,
         }
         self._audit_trail.record(Event("data.query", tenant.id, payload))
-
-
-def _grants(claims: GuestClaims, snapshot: TenantSnapshot, chart: Chart, dashboard_id: object) -> bool:
-    """Whether the token lists `chart`, or the dashboard asked for (else any it lists) holding it."""
-    if dashboard_id is None and any(
-        r.type == "chart" and str(r.id) in (str(chart.id), chart.uuid) for r in claims.resources
-    ):
-        return True
-    candidates = (
-        [str(dashboard_id)]
-        if dashboard_id is not None
-        else [str(r.id) for r in claims.resources if r.type == "dashboard"]
-    )
-    for ref in candidates:
-        try:
-            dashboard = snapshot.dashboard(ref)
-        except NotFound:
-            continue
-        if token_lists_dashboard(claims, dashboard) and chart.id in dashboard.chart_ids:
-            return True
-    return False
 
 
 def _refusal(exc: RlsError) -> ApiError:

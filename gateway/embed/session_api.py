@@ -17,19 +17,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from gateway.guest.auth import bearer_claims, check_csrf, check_first_party, token_of
+from gateway.guest.auth import GuestAuth, check_csrf, check_first_party, token_of
 from gateway.guest.sessions import (
-    EmbedSessions,
     cleared_session_cookie,
     session_cookie,
     session_cookie_name,
     slot_of,
 )
-from gateway.http.bodies import read_json, validate
+from gateway.http.bodies import StrictModel, read_json, validate
 from gateway.http.errors import ApiError
 from gateway.http.rate_limit import FixedWindowLimiter
-from gateway.rls.filter_spec import StrictModel
-from gateway.tokens.verify import TokenVerifier
 
 NO_STORE: Final = {"Cache-Control": "no-store"}
 
@@ -49,14 +46,13 @@ class SessionApi:
 
     def __init__(
         self,
-        sessions: EmbedSessions,
-        verifier: TokenVerifier,
+        guests: GuestAuth,
         *,
         tickets: FixedWindowLimiter,
         max_body_bytes: int,
     ) -> None:
-        self._sessions = sessions
-        self._verifier = verifier
+        self._sessions = guests.sessions
+        self._guests = guests
         self._tickets = tickets
         self._max_body_bytes = max_body_bytes
 
@@ -69,7 +65,7 @@ class SessionApi:
 
     async def ticket(self, request: Request) -> Response:
         token = token_of(request)
-        claims = await bearer_claims(request, self._verifier, token)
+        claims = await self._guests.bearer_claims(request, token)
         assert token is not None  # bearer_claims refuses a request without one
         await self._tickets.hit(f"{claims.tenant_id}:{claims.token_id}")
         ticket, expires_in = await self._sessions.issue_ticket(token, claims)
@@ -81,7 +77,7 @@ class SessionApi:
         token = await self._sessions.redeem(body.ticket)
         if token is None:
             raise TicketInvalid("the ticket is unknown, already used or expired; ask the host for a new one")
-        claims = await self._verifier.verify_refreshing_keys(token)
+        claims = await self._guests.verifier.verify_refreshing_keys(token)
         slot = slot_of(request.headers)
         previous = await self._sessions.resume(request.cookies.get(session_cookie_name(slot), ""))
         if previous is not None:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Final
 
 from starlette.requests import Request
@@ -38,7 +37,7 @@ from gateway.http.origins import is_own_origin, normalise_origin, origin_allowed
 from gateway.http.request_state import CORS_ORIGIN_STATE
 from gateway.replica.snapshots import TenantSnapshots
 from gateway.telemetry import logs
-from gateway.telemetry.metrics import metrics_of
+from gateway.telemetry.metrics import Metrics
 from gateway.tokens.claims import GuestClaims
 from gateway.tokens.errors import MissingToken, TokenError
 from gateway.tokens.verify import TokenVerifier
@@ -72,18 +71,83 @@ class CsrfFailed(ApiError):
     code = "csrf_failed"
 
 
-@dataclass(frozen=True, slots=True)
 class GuestAuth:
-    """What checking a request's credentials needs besides the verifier; `request.app.state.guest_auth`."""
+    """Who is asking: the claims of a request's guest token, every check passed.
 
-    snapshots: TenantSnapshots
-    sessions: EmbedSessions
+    One per app, given to each endpoint that serves guests; its `handle_token_error` answers every
+    refusal, counted by reason in the app's metrics.
+    """
 
+    def __init__(
+        self,
+        verifier: TokenVerifier,
+        snapshots: TenantSnapshots,
+        sessions: EmbedSessions,
+        metrics: Metrics,
+    ) -> None:
+        self.verifier = verifier
+        self._snapshots = snapshots
+        self.sessions = sessions
+        self._metrics = metrics
 
-def guest_auth_of(request: Request) -> GuestAuth:
-    auth = request.app.state.guest_auth
-    assert isinstance(auth, GuestAuth)
-    return auth
+    async def claims(self, request: Request) -> GuestClaims:
+        """The claims of the request's guest token (bearer, else session), after every check."""
+        token = token_of(request)
+        if (
+            token is None
+            and header(request.scope, b"cookie") is not None
+            and session_cookie_name(slot_of(request.headers)) in request.cookies
+        ):
+            claims = await self._session_claims(request)
+        else:
+            claims = await self.bearer_claims(request, token)
+        self._metrics.count_verified_token()
+        logs.bind_tenant(claims.tenant_id)
+        return claims
+
+    async def bearer_claims(self, request: Request, token: str | None) -> GuestClaims:
+        """The claims of `token`, the one the request carries itself (never a session's), origin checked."""
+        if token is None:
+            raise MissingToken("send the guest token as Authorization: Bearer or X-GuestToken")
+        claims = await self.verifier.verify_refreshing_keys(token)
+        remember_claims(request.scope, claims)
+        await self._check_origin(request, claims)
+        return claims
+
+    async def handle_token_error(self, request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, TokenError)
+        self._metrics.tokens_rejected.labels(reason=exc.code).inc()
+        headers = {"WWW-Authenticate": f'Bearer error="invalid_token", error_description="{exc.code}"'}
+        return error_response(
+            exc.status, exc.code, exc.message, headers=headers if exc.status == 401 else None
+        )
+
+    async def _check_origin(self, request: Request, claims: GuestClaims) -> None:
+        origin = header(request.scope, b"origin")
+        if origin is None or is_own_origin(origin, request.scope):
+            return
+        allowed = claims.origins
+        if allowed is None:
+            snapshot = await self._snapshots.active(claims.tenant_id)
+            allowed = snapshot.tenant.origins
+        try:
+            normalised = normalise_origin(origin)
+        except ValueError:  # `null` (sandboxed frames, file: pages) and anything else no tenant can list
+            raise OriginForbidden() from None
+        if not origin_allowed(normalised, allowed):
+            raise OriginForbidden()
+        setattr(request.state, CORS_ORIGIN_STATE, origin)
+
+    async def _session_claims(self, request: Request) -> GuestClaims:
+        session = await _session_of(request, self.sessions)
+        try:
+            claims = await self.verifier.verify_refreshing_keys(session.token)
+        except TokenError as exc:
+            if exc.status == 401:  # expired, revoked, tenant gone: the session can never work again
+                await self.sessions.close(session)
+            raise
+        remember_claims(request.scope, claims)
+        return claims
 
 
 def token_of(request: Request) -> str | None:
@@ -91,49 +155,6 @@ def token_of(request: Request) -> str | None:
     if scheme.lower() == "bearer" and credential.strip():
         return credential.strip()
     return header(request.scope, b"x-guesttoken") or None
-
-
-async def guest_claims(request: Request, verifier: TokenVerifier) -> GuestClaims:
-    """The claims of the request's guest token (bearer, else session), after every check."""
-    token = token_of(request)
-    if (
-        token is None
-        and header(request.scope, b"cookie") is not None
-        and session_cookie_name(slot_of(request.headers)) in request.cookies
-    ):
-        claims = await _session_claims(request, verifier, guest_auth_of(request).sessions)
-    else:
-        claims = await bearer_claims(request, verifier, token)
-    metrics_of(request).count_verified_token()
-    logs.bind_tenant(claims.tenant_id)
-    return claims
-
-
-async def bearer_claims(request: Request, verifier: TokenVerifier, token: str | None) -> GuestClaims:
-    """The claims of `token`, the one the request carries itself (never a session's), origin checked."""
-    if token is None:
-        raise MissingToken("send the guest token as Authorization: Bearer or X-GuestToken")
-    claims = await verifier.verify_refreshing_keys(token)
-    remember_claims(request.scope, claims)
-    await _check_origin(request, claims)
-    return claims
-
-
-async def _check_origin(request: Request, claims: GuestClaims) -> None:
-    origin = header(request.scope, b"origin")
-    if origin is None or is_own_origin(origin, request.scope):
-        return
-    allowed = claims.origins
-    if allowed is None:
-        snapshot = await guest_auth_of(request).snapshots.active(claims.tenant_id)
-        allowed = snapshot.tenant.origins
-    try:
-        normalised = normalise_origin(origin)
-    except ValueError:  # `null` (sandboxed frames, file: pages) and anything else no tenant can list
-        raise OriginForbidden() from None
-    if not origin_allowed(normalised, allowed):
-        raise OriginForbidden()
-    setattr(request.state, CORS_ORIGIN_STATE, origin)
 
 
 def check_first_party(request: Request) -> None:
@@ -163,22 +184,3 @@ def check_csrf(request: Request, session: Session) -> None:
     sent = request.headers.get(CSRF_HEADER, "")
     if not hmac.compare_digest(sent.encode(), session.csrf_token.encode()):
         raise CsrfFailed(f"send the session's CSRF token as {CSRF_HEADER}")
-
-
-async def _session_claims(request: Request, verifier: TokenVerifier, sessions: EmbedSessions) -> GuestClaims:
-    session = await _session_of(request, sessions)
-    try:
-        claims = await verifier.verify_refreshing_keys(session.token)
-    except TokenError as exc:
-        if exc.status == 401:  # expired, revoked, tenant gone: the session can never work again
-            await sessions.close(session)
-        raise
-    remember_claims(request.scope, claims)
-    return claims
-
-
-async def handle_token_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, TokenError)
-    metrics_of(request).tokens_rejected.labels(reason=exc.code).inc()
-    headers = {"WWW-Authenticate": f'Bearer error="invalid_token", error_description="{exc.code}"'}
-    return error_response(exc.status, exc.code, exc.message, headers=headers if exc.status == 401 else None)

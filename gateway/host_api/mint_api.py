@@ -17,12 +17,11 @@ from gateway.bus.events import Event, EventBus
 from gateway.events.audit_trail import AuditTrail
 from gateway.host_api.access_tokens import AccessTokens, InvalidAccessToken
 from gateway.host_api.mint_request import GuestTokenRequest, InvalidMintRequest, prepare
-from gateway.http.bodies import read_json, validate
+from gateway.http.bodies import StrictModel, read_json, validate
 from gateway.http.rate_limit import FixedWindowLimiter
 from gateway.replica.keys import TenantKeys
-from gateway.rls.filter_spec import StrictModel
 from gateway.telemetry import logs
-from gateway.telemetry.metrics import metrics_of
+from gateway.telemetry.metrics import Metrics
 from gateway.tokens.mint import mint_guest_token
 from gateway.tokens.revocation import RevocationRecord, RevocationStore
 from tenants.errors import NotFound
@@ -54,6 +53,7 @@ class GuestTokenApi:
         revocations: RevocationStore,
         bus: EventBus,
         audit: AuditTrail,
+        metrics: Metrics,
         issuer: str,
         audience: str,
         max_body_bytes: int,
@@ -65,6 +65,7 @@ class GuestTokenApi:
         self._revocations = revocations
         self._bus = bus
         self._audit_trail = audit
+        self._tokens_minted = metrics.tokens_minted
         self._issuer = issuer
         self._audience = audience
         self._max_body_bytes = max_body_bytes
@@ -100,7 +101,7 @@ class GuestTokenApi:
             )
         except ValueError as exc:
             raise InvalidMintRequest(str(exc), code="token_too_large") from None
-        metrics_of(request).tokens_minted.inc()
+        self._tokens_minted.inc()
         self._audit_trail.record(
             Event(
                 "token.minted",

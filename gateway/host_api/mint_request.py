@@ -14,12 +14,12 @@ from typing import Annotated, Any, Final, Literal
 
 from pydantic import Field, StringConstraints
 
-from gateway.http.bodies import validate
+from gateway.http.bodies import StrictModel, validate
 from gateway.http.errors import ApiError
 from gateway.http.origins import normalise_origin, origin_allowed
 from gateway.rls.clause import compile_typed_rule, parse_clause
 from gateway.rls.errors import ClauseError
-from gateway.rls.filter_spec import FilterSpec, StrictModel
+from gateway.rls.filter_spec import FilterSpec
 from gateway.tokens.claims import GuestUser, Resource
 from tenants.errors import NotFound
 from tenants.store import Chart, Dashboard, Dataset, RegistryStore, Tenant

@@ -9,13 +9,19 @@ from __future__ import annotations
 import json
 from typing import Any, Final, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.requests import ClientDisconnect, Request
 
 from gateway.http.errors import ApiError
 from gateway.http.headers import header
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+class StrictModel(BaseModel):
+    """A request body: unknown fields are refused, so a typo never silently falls back to a default."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 async def read_json(request: Request, *, max_bytes: int) -> Any:

@@ -17,13 +17,10 @@ Scalar = str | int | float | bool | None
 MAX_LIST_VALUES = 1000
 
 
-class StrictModel(BaseModel):
-    """A request body: unknown fields are refused, so a typo never silently falls back to a default."""
-
+class FilterSpec(BaseModel):
+    # Unknown fields are refused, so a typo never silently falls back to a default.
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-
-class FilterSpec(StrictModel):
     column: Annotated[str, StringConstraints(min_length=1, max_length=128)]
     op: FilterOperator
     value: Scalar | list[Scalar] = None

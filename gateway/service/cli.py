@@ -1,42 +1,43 @@
-"""The `gateway` command: serve, tenants (onboarding from a shell), rewrite (the RLS engine alone),
-events (watch the event streams)."""
+"""The `gateway` command: serve, demo, tenants (onboarding from a shell), rewrite (the RLS engine
+alone), events (watch the event streams).
+
+A command's module is imported only when that command runs, so `gateway --help` and `gateway rewrite`
+start without loading the app, the registry or the connectors.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import logging
 import os
 import secrets
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Final
 
 from gateway.config import Config, ConfigError
-from gateway.rls import cli as rewrite_cli
-from gateway.service import event_tail as events_cli
-from gateway.service import serving
-from gateway.service.demo.host_site import run_demo
-from gateway.service.demo.onboarding import DEMO_FILE, DemoTenantAccess, prepare_demo
-from tenants import cli as tenants_cli
-from tenants.db import create_engine, migrate
+
+if TYPE_CHECKING:
+    from gateway.service.demo.onboarding import DemoTenantAccess
+
+# name: (help, the module whose `configure_parser(parser)` and `run(args)` make the command)
+DELEGATED: Final = {
+    "tenants": ("create and list tenants and their apps", "tenants.cli"),
+    "rewrite": ("rewrite SQL under row-level security rules (no server needed)", "gateway.rls.cli"),
+    "events": ("watch the event streams (needs REDIS_URL)", "gateway.service.event_tail"),
+}
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser, with the arguments of `command` only (the one being run): the others stay unloaded."""
     parser = argparse.ArgumentParser(prog="gateway", description="Embedded-analytics token gateway")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     serve = commands.add_parser("serve", help="run the gateway (settings come from the environment)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080)
     serve.add_argument("--workers", type=int, default=1)
-    tenants_cli.configure_parser(
-        commands.add_parser("tenants", help="create and list tenants and their apps")
-    )
-    rewrite_cli.configure_parser(
-        commands.add_parser("rewrite", help="rewrite SQL under row-level security rules (no server needed)")
-    )
-    events_cli.configure_parser(
-        commands.add_parser("events", help="watch the event streams (needs REDIS_URL)")
-    )
     demo = commands.add_parser(
         "demo", help="run the gateway with the demo data and a host site that embeds two dashboards"
     )
@@ -44,29 +45,37 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--port", type=int, default=8080, help="the gateway's port")
     demo.add_argument("--host-port", type=int, default=8000, help="the host site's port (on localhost)")
     demo.add_argument("--token-ttl", type=int, default=None, help="seconds the demo's guest tokens live")
+    for name, (help_text, module) in DELEGATED.items():
+        delegated = commands.add_parser(name, help=help_text)
+        if name == command:
+            importlib.import_module(module).configure_parser(delegated)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    command = next((word for word in argv if not word.startswith("-")), None)
+    args = build_parser(command).parse_args(argv)
     try:
         if args.command == "serve":
             return serve(args.host, args.port, args.workers)
-        if args.command == "tenants":
-            return tenants_cli.run(args)
-        if args.command == "events":
-            return events_cli.run(args)
         if args.command == "demo":
+            from gateway.service.demo.host_site import run_demo
+
             return run_demo(
                 host=args.host, port=args.port, host_port=args.host_port, token_ttl=args.token_ttl
             )
-        return rewrite_cli.run(args)
+        run: int = importlib.import_module(DELEGATED[args.command][1]).run(args)
+        return run
     except ConfigError as exc:
         print(f"gateway: {exc}", file=sys.stderr)
         return 2
 
 
 def serve(host: str, port: int, workers: int) -> int:
+    from gateway.service import serving
+    from gateway.service.demo.onboarding import prepare_demo
+
     config = Config.from_env()
     shutdown = serving.ShutdownSettings.from_env()
     if workers > 1 and config.redis_url is None:
@@ -105,6 +114,8 @@ def _nothing_configured(config: Config) -> bool:
 
 
 def _print_demo_guide(tenants: Sequence[DemoTenantAccess], host: str, port: int) -> None:
+    from gateway.service.demo.onboarding import DEMO_FILE
+
     base = f"http://{host}:{port}"
     slugs = ", ".join(tenant.slug for tenant in tenants)
     lines = [f"The registry was empty: loaded the demo ({DEMO_FILE}; tenants {slugs})."]
@@ -121,6 +132,8 @@ def _print_demo_guide(tenants: Sequence[DemoTenantAccess], host: str, port: int)
 
 
 async def _migrate(config: Config) -> None:
+    from tenants.db import create_engine, migrate
+
     engine = create_engine(config.database_url, timeout_seconds=config.database_timeout_seconds)
     try:
         await migrate(engine)

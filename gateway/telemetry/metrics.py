@@ -1,7 +1,7 @@
 """Prometheus metrics, served at /metrics in the text exposition format.
 
 Each app owns a `Metrics` with its own `CollectorRegistry`, so several apps in one process (tests, or
-an embedding server) never share or collide. Handlers reach it as `metrics_of(request)`.
+an embedding server) never share or collide. Whatever counts is given it when the app is built.
 
 Labels carry only bounded, non-secret values: a route's path template (never the raw path), a
 standard method (any other is `other`), a status, a refusal code, a cache or connector name. Never a
@@ -187,13 +187,6 @@ class _HotSeries(Collector):
         for (cache, outcome), count in list(self.cache_lookups.items()):
             lookups.add_metric([cache, outcome], count)
         yield from (requests, durations, verified, lookups)
-
-
-def metrics_of(request: Request) -> Metrics:
-    """The metrics of the app serving `request` (set by `gateway.service.app.create_app`)."""
-    metrics = request.app.state.metrics
-    assert isinstance(metrics, Metrics)
-    return metrics
 
 
 def openapi_section() -> tuple[dict[str, Any], dict[str, Any]]:

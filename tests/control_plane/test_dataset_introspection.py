@@ -23,7 +23,7 @@ import pytest
 from gateway.bus.memory import InProcessBus
 from gateway.config import Config
 from gateway.http.bodies import validate
-from gateway.service.app import warehouse_introspection
+from gateway.service.introspection import warehouse_introspection
 from gateway.warehouse import ConnectorOptions, Connectors
 from tenants import introspection, schemas
 from tenants.crypto import SecretBox

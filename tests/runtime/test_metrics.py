@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.config import Config, Secret
 from gateway.service.app import create_app
-from gateway.telemetry.metrics import Metrics
 from tests.conftest import ADMIN_TOKEN, SECRET_KEY
 from tests.guest.conftest import assert_refused, default_body
 from tests.runtime.conftest import StartGateway
@@ -88,15 +88,20 @@ def test_series_after_a_few_requests(start_gateway: StartGateway) -> None:
     assert tenant.id not in text and tenant.slug not in text
 
 
-def test_apps_in_one_process_keep_separate_registries(tmp_path: Path) -> None:
+@pytest.mark.anyio
+async def test_apps_in_one_process_keep_separate_registries(tmp_path: Path) -> None:
     config = Config(database_url=f"sqlite+aiosqlite:///{tmp_path / 'r.db'}", secret_key=Secret(SECRET_KEY))
     first, second = create_app(config), create_app(config)  # a shared registry would refuse the second
-    metrics_of_first, metrics_of_second = first.state.metrics, second.state.metrics
-    assert isinstance(metrics_of_first, Metrics) and isinstance(metrics_of_second, Metrics)
-    metrics_of_first.tokens_minted.inc()
-    assert b"gateway_tokens_minted_total 1.0" in metrics_of_first.exposition()
-    assert b"gateway_tokens_minted_total 0.0" in metrics_of_second.exposition()
-    # Methods are a bounded label whatever the server in front lets through.
-    metrics_of_second.observe_request(route="/healthz", method="BREW", status=405, seconds=0.001)
-    exposition = metrics_of_second.exposition().decode()
-    assert 'method="other"' in exposition and "BREW" not in exposition
+    async with (
+        httpx.AsyncClient(transport=httpx.ASGITransport(first), base_url="http://gw") as to_first,
+        httpx.AsyncClient(transport=httpx.ASGITransport(second), base_url="http://gw") as to_second,
+    ):
+        assert (await to_first.get("/healthz")).status_code == 200
+        # Methods are a bounded label whatever the server in front lets through.
+        assert (await to_second.request("BREW", "/healthz")).status_code == 405
+        of_first = (await to_first.get("/metrics")).text
+        of_second = (await to_second.get("/metrics")).text
+    healthz = 'gateway_http_requests_total{method="GET",route="/healthz",status="200"}'
+    assert f"{healthz} 1.0" in of_first and healthz not in of_second
+    assert 'method="other"' in of_second and 'method="other"' not in of_first
+    assert "BREW" not in of_second

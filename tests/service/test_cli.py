@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.conftest import GatewayProcess, gateway_env
 
 
@@ -70,3 +72,43 @@ def test_cli_refusals_are_clear_and_change_nothing(database_url: str, tmp_path: 
     )
     assert missing.returncode == 2 and "tenant 'ghost' does not exist" in missing.stderr
     assert ok(gateway_cli("tenants", "list", database_url=database_url, cwd=tmp_path)) == []
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--help"],
+        [
+            "rewrite",
+            "--dialect",
+            "postgres",
+            "--table",
+            "public.orders=tenant_id = 1",
+            "SELECT * FROM orders",
+        ],
+    ],
+    ids=["help", "rewrite"],
+)
+def test_help_and_rewrite_start_without_loading_the_app(argv: list[str]) -> None:
+    """`gateway --help` and `gateway rewrite` load neither the app, the registry nor a connector."""
+    probe = (
+        "import sys\n"
+        "from gateway.service.cli import main\n"
+        "try:\n"
+        f"    code = main({argv!r})\n"
+        "except SystemExit as exit:\n"
+        "    code = exit.code\n"
+        "print('loaded:', ' '.join(sorted(sys.modules)), file=sys.stderr)\n"
+        "raise SystemExit(code)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    loaded = set(done.stderr.rsplit("loaded: ", 1)[1].split())
+    heavy = {"gateway.service.app", "tenants.store", "sqlalchemy", "starlette", "duckdb", "redis", "aiohttp"}
+    assert loaded & heavy == set()
+    if argv[0] == "rewrite":
+        assert done.stdout.strip() == (
+            "SELECT * FROM (SELECT * FROM public.orders WHERE (orders.tenant_id = 1)) AS orders"
+        )
+    else:
+        assert "tenants" in done.stdout and "rewrite" in done.stdout

@@ -31,9 +31,8 @@ from starlette.routing import Route
 
 from gateway.config import Config, Secret
 from gateway.embed.page import script_json
-from gateway.http.bodies import read_json, validate
+from gateway.http.bodies import StrictModel, read_json, validate
 from gateway.http.errors import EXCEPTION_HANDLERS, ApiError
-from gateway.rls.filter_spec import StrictModel
 from gateway.service.app import create_app
 from gateway.service.demo.onboarding import DemoTenantAccess, prepare_demo
 from gateway.telemetry.logs import LOG_CONFIG
