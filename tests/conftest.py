@@ -149,7 +149,10 @@ class GatewayProcess:
 
 def gateway_env(database_url: str | None, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_") and k != "REDIS_URL"}
-    env.update(GATEWAY_ADMIN_TOKEN=ADMIN_TOKEN, GATEWAY_SECRET_KEY=SECRET_KEY)
+    # No load balancer waits on a test's gateway: it stops at once (tests of the drain set their own).
+    env.update(
+        GATEWAY_ADMIN_TOKEN=ADMIN_TOKEN, GATEWAY_SECRET_KEY=SECRET_KEY, GATEWAY_SHUTDOWN_DRAIN_SECONDS="0"
+    )
     if database_url is not None:
         env["GATEWAY_DATABASE_URL"] = database_url
     env.update(extra)

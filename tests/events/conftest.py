@@ -116,12 +116,7 @@ def within(done: Callable[[], bool], *, since: float) -> float:
     return time.monotonic() - since
 
 
-# Tests stop their gateways at the end: no load balancer to wait for.
-QUICK_STOP: Final = {"GATEWAY_SHUTDOWN_DRAIN_SECONDS": "0"}
-
-
 def start_trio(servers: Servers, engine: Engine, database_url: str, **kwargs: Any) -> Trio:
-    kwargs.update(QUICK_STOP)
     first = start_gateway(servers, database_url=database_url, **kwargs)
     kwargs.setdefault("prefix", first.redis_prefix)
     second = start_gateway(servers, database_url=database_url, **kwargs)

@@ -27,7 +27,7 @@ import pytest
 
 from tests.conftest import PostgresDatabases
 from tests.dataplane.conftest import CHART_DATA, DataGateway, Engine, refused, rows_of, start_gateway
-from tests.events.conftest import QUICK_STOP, expected_revenue, revenue_request, start_trio
+from tests.events.conftest import expected_revenue, revenue_request, start_trio
 from tests.guest.conftest import Servers, redis_prefix
 from tests.guest.test_revocation import ThrowAwayRedis
 
@@ -114,7 +114,6 @@ def test_no_answer_uses_a_stale_filter_across_a_redis_restart(
             database_url=trio.first.database_url,
             redis_url=own_redis.url,
             prefix=trio.first.redis_prefix,
-            **QUICK_STOP,
         )
         for _ in range(3):
             refused(revenue_request(late, token, tenant), 503, "revocation_unavailable")

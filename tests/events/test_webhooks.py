@@ -20,10 +20,7 @@ from tests.conftest import REDIS_URL
 from tests.events.webhook_receivers import Receiver, readme_verifier
 from tests.guest.conftest import Gateway, Servers, Tenant, claims_of
 
-# Stopping a test gateway need not wait for load balancers.
-QUICK_STOP = {"GATEWAY_SHUTDOWN_DRAIN_SECONDS": "0"}
 FAST_RETRIES = {
-    **QUICK_STOP,
     "GATEWAY_WEBHOOK_ALLOW_PRIVATE": "1",
     "GATEWAY_WEBHOOK_MAX_ATTEMPTS": "3",
     "GATEWAY_WEBHOOK_BACKOFF_SECONDS": "0.05",
@@ -205,8 +202,8 @@ def test_internal_targets_are_never_connected_to(
     through a gateway that allows them, and delivered by one (same registry) that does not, as if the
     operator had turned the setting off, or a name had been pointed inside after registration."""
     registry = f"sqlite:///{tmp_path / 'registry.db'}"
-    registrar = servers.start(database_url=registry, GATEWAY_WEBHOOK_ALLOW_PRIVATE="1", **QUICK_STOP)
-    deliverer = servers.start(database_url=registry, **QUICK_STOP)
+    registrar = servers.start(database_url=registry, GATEWAY_WEBHOOK_ALLOW_PRIVATE="1")
+    deliverer = servers.start(database_url=registry)
     tenant = registrar.onboard()
     with Receiver() as receiver:
         targets = {

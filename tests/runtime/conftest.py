@@ -27,13 +27,7 @@ def start_gateway(tmp_path: Path) -> Iterator[StartGateway]:
         database_url = database_url or f"sqlite:///{tmp_path / f'registry-{len(started)}.db'}"
         prefix = redis_prefix()
         prefixes.append(prefix)
-        # No drain unless a test asks for one: stopping would otherwise wait for it.
-        settings = {
-            "REDIS_URL": REDIS_URL,
-            "GATEWAY_REDIS_PREFIX": prefix,
-            "GATEWAY_SHUTDOWN_DRAIN_SECONDS": "0",
-            **env,
-        }
+        settings = {"REDIS_URL": REDIS_URL, "GATEWAY_REDIS_PREFIX": prefix, **env}
         process = GatewayProcess(gateway_env(database_url, **settings), tmp_path).start(*args)
         gateway = Gateway(process, database_url=database_url, redis_prefix=prefix)
         started.append(gateway)
