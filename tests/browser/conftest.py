@@ -28,7 +28,8 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Frame, Page, Request, sync_playwright
 
 from gateway.service.demo.onboarding import DEMO_FILE
-from tests.conftest import ADMIN_TOKEN, REDIS_URL, free_port, gateway_env
+from tests.support.gateways import gateway_env
+from tests.support.services import ADMIN_TOKEN, REDIS_URL, free_port
 
 CHROMIUM: Final = Path("/usr/bin/chromium")
 # The demo's guest tokens live this long, so that a test sees the SDK refresh one (at 80 %).

@@ -20,7 +20,7 @@ from tests.browser.conftest import (
     screenshot_dir,
     sdk_page,
 )
-from tests.conftest import free_port
+from tests.support.services import free_port
 
 RECENT_ORDERS_SQL = """
     SELECT order_id, order_date, region, category, status, quantity, amount FROM main.orders

@@ -10,7 +10,8 @@ from pathlib import Path
 import httpx
 
 from tests.browser.conftest import wait_until
-from tests.conftest import free_port, gateway_env
+from tests.support.gateways import gateway_env
+from tests.support.services import free_port
 
 
 def test_demo_prints_both_urls_and_ctrl_c_stops_both(tmp_path: Path) -> None:

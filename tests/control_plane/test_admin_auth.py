@@ -11,7 +11,8 @@ from starlette.routing import Route
 from gateway.config import Config
 from gateway.service.app import create_app
 from tenants.admin_auth import AdminAuthMiddleware
-from tests.conftest import ADMIN_TOKEN, GatewayProcess
+from tests.support.gateways import InProcessGateway
+from tests.support.services import ADMIN_TOKEN
 
 
 @pytest.mark.parametrize(
@@ -30,7 +31,7 @@ from tests.conftest import ADMIN_TOKEN, GatewayProcess
     ids=["absent", "empty", "scheme-only", "null", "wrong", "prefix", "suffix", "basic-scheme", "no-scheme"],
 )
 def test_missing_or_wrong_admin_token_is_refused_identically(
-    gateway: GatewayProcess, authorization: str | None
+    gateway: InProcessGateway, authorization: str | None
 ) -> None:
     headers = {} if authorization is None else {"Authorization": authorization}
     with httpx.Client(base_url=gateway.url, headers=headers) as client:
@@ -51,7 +52,7 @@ def test_missing_or_wrong_admin_token_is_refused_identically(
         assert admin.get("/api/v1/tenants/intruder").status_code == 404
 
 
-def test_probes_and_api_description_need_no_admin_token(gateway: GatewayProcess) -> None:
+def test_probes_and_api_description_need_no_admin_token(gateway: InProcessGateway) -> None:
     with httpx.Client(base_url=gateway.url) as client:
         assert client.get("/healthz").status_code == 200
         assert client.get("/readyz").status_code == 200

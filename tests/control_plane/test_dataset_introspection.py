@@ -32,8 +32,9 @@ from tenants.errors import RegistryError
 from tenants.registry import IdempotencyKey, Outcome, Registry
 from tenants.resources import DATASETS
 from tenants.store import RegistryStore
-from tests.conftest import SECRET_KEY, Backend, PostgresDatabases, free_port
+from tests.conftest import Backend
 from tests.guest.conftest import Servers
+from tests.support.services import SECRET_KEY, PostgresDatabases, free_port
 from tests.warehouse.conftest import clickhouse_query, clickhouse_server
 
 __all__ = ["clickhouse_server"]  # the session's ClickHouse (a fixture, used here)

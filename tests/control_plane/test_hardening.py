@@ -10,12 +10,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import ADMIN_TOKEN, GatewayProcess, free_port, gateway_env
 from tests.control_plane.test_onboarding import ORDERS_COLUMNS, created
+from tests.support.gateways import InProcessGateway, gateway_env
+from tests.support.services import ADMIN_TOKEN, free_port
 
 
 @pytest.fixture
-def server(module_gateway: GatewayProcess) -> GatewayProcess:
+def server(module_gateway: InProcessGateway) -> InProcessGateway:
     return module_gateway
 
 
@@ -81,7 +82,7 @@ def test_admin_api_cannot_be_reached_through_a_root_path(tmp_path: Path) -> None
         process.wait(timeout=15)
 
 
-def test_a_slug_cannot_shadow_another_tenants_id(server: GatewayProcess) -> None:
+def test_a_slug_cannot_shadow_another_tenants_id(server: InProcessGateway) -> None:
     with server.client() as client:
         victim = created(client.post("/api/v1/tenants", json={"slug": "victim", "name": "Victim"}))
         shadow = client.post("/api/v1/tenants", json={"slug": victim["id"], "name": "Shadow"})
@@ -100,7 +101,9 @@ def test_a_slug_cannot_shadow_another_tenants_id(server: GatewayProcess) -> None
         "clickhouse+http://db:8123/?access_key=TOPSECRET1",
     ],
 )
-def test_warehouse_credentials_are_never_stored_in_clear_nor_echoed(server: GatewayProcess, url: str) -> None:
+def test_warehouse_credentials_are_never_stored_in_clear_nor_echoed(
+    server: InProcessGateway, url: str
+) -> None:
     with server.client() as client:
         slug = fresh_tenant(client)
         response = client.post(f"/api/v1/tenants/{slug}/warehouses", json={"name": "wh", "url": url})
@@ -112,7 +115,7 @@ def test_warehouse_credentials_are_never_stored_in_clear_nor_echoed(server: Gate
 @pytest.mark.parametrize(
     "name", ["GATEWAY_SECRET_KEY", "GATEWAY_ADMIN_TOKEN", "REDIS_URL", "HOME", "PGPASSWORD"]
 )
-def test_password_env_cannot_name_the_gateways_own_secrets(server: GatewayProcess, name: str) -> None:
+def test_password_env_cannot_name_the_gateways_own_secrets(server: InProcessGateway, name: str) -> None:
     with server.client() as client:
         slug = fresh_tenant(client)
         response = client.post(
@@ -122,7 +125,7 @@ def test_password_env_cannot_name_the_gateways_own_secrets(server: GatewayProces
         assert response.status_code == 422 and response.json()["error"]["field"] == "password_env"
 
 
-def test_changing_a_warehouse_url_keeps_its_stored_password(server: GatewayProcess) -> None:
+def test_changing_a_warehouse_url_keeps_its_stored_password(server: InProcessGateway) -> None:
     with server.client() as client:
         slug = fresh_tenant(client)
         created(
@@ -137,7 +140,7 @@ def test_changing_a_warehouse_url_keeps_its_stored_password(server: GatewayProce
         assert to_env.json()["credentials"] == "environment"
 
 
-def test_deleting_a_dataset_does_not_silently_drop_its_row_filters(server: GatewayProcess) -> None:
+def test_deleting_a_dataset_does_not_silently_drop_its_row_filters(server: InProcessGateway) -> None:
     with server.client() as client:
         slug = fresh_tenant(client)
         with_dataset(client, slug)
@@ -168,7 +171,7 @@ def test_deleting_a_dataset_does_not_silently_drop_its_row_filters(server: Gatew
     ],
 )
 def test_virtual_dataset_and_chart_sql_must_be_a_plain_read(
-    server: GatewayProcess, sql: str, code: str | None
+    server: InProcessGateway, sql: str, code: str | None
 ) -> None:
     with server.client() as client:
         slug = fresh_tenant(client, dialect="postgres")
@@ -214,7 +217,7 @@ def test_virtual_dataset_and_chart_sql_must_be_a_plain_read(
         "orders /* c */",
     ],
 )
-def test_table_references_refuse_catalogs_files_and_comments(server: GatewayProcess, table: str) -> None:
+def test_table_references_refuse_catalogs_files_and_comments(server: InProcessGateway, table: str) -> None:
     with server.client() as client:
         slug = fresh_tenant(client)
         created(
@@ -229,7 +232,7 @@ def test_table_references_refuse_catalogs_files_and_comments(server: GatewayProc
         assert response.status_code == 422 and response.json()["error"]["field"] == "table"
 
 
-def test_table_references_are_stored_in_normal_form(server: GatewayProcess) -> None:
+def test_table_references_are_stored_in_normal_form(server: InProcessGateway) -> None:
     with server.client() as client:
         slug = fresh_tenant(client)
         created(
@@ -261,7 +264,7 @@ def test_table_references_are_stored_in_normal_form(server: GatewayProcess) -> N
     ],
     ids=["nan", "infinity", "nul", "deep-nesting"],
 )
-def test_unrepresentable_json_is_refused_and_breaks_nothing(server: GatewayProcess, body: bytes) -> None:
+def test_unrepresentable_json_is_refused_and_breaks_nothing(server: InProcessGateway, body: bytes) -> None:
     with server.client() as client:
         response = client.post("/api/v1/tenants", content=body, headers={"content-type": "application/json"})
         assert response.status_code == 400 and response.json()["error"]["code"] == "invalid_json"
@@ -280,14 +283,14 @@ def test_unrepresentable_json_is_refused_and_breaks_nothing(server: GatewayProce
     ],
 )
 def test_tampered_paging_parameters_are_refused(
-    server: GatewayProcess, path: str, params: dict[str, str]
+    server: InProcessGateway, path: str, params: dict[str, str]
 ) -> None:
     with server.client() as client:
         response = client.get(path, params=params)
         assert response.status_code == 422, response.text
 
 
-def test_odd_identifiers_answer_not_found(server: GatewayProcess) -> None:
+def test_odd_identifiers_answer_not_found(server: InProcessGateway) -> None:
     with server.client() as client:
         slug = fresh_tenant(client)
         for ref in ("\u00b2", "3000000000", "99999999999999999999", "%00"):
@@ -300,7 +303,7 @@ def test_odd_identifiers_answer_not_found(server: GatewayProcess) -> None:
         assert refused.status_code == 422
 
 
-def test_etags_never_repeat_for_a_recreated_entity(server: GatewayProcess) -> None:
+def test_etags_never_repeat_for_a_recreated_entity(server: InProcessGateway) -> None:
     with server.client() as client:
         slug = fresh_tenant(client)
         first = client.post(
@@ -328,7 +331,7 @@ def test_etags_never_repeat_for_a_recreated_entity(server: GatewayProcess) -> No
         assert weak.status_code == 412
 
 
-def test_an_empty_patch_changes_nothing(server: GatewayProcess) -> None:
+def test_an_empty_patch_changes_nothing(server: InProcessGateway) -> None:
     with server.client() as client:
         slug = fresh_tenant(client)
         before = client.get(f"/api/v1/tenants/{slug}")
@@ -338,7 +341,7 @@ def test_an_empty_patch_changes_nothing(server: GatewayProcess) -> None:
 
 
 def test_an_idempotency_key_is_scoped_to_the_tenant_not_the_spelling_of_its_name(
-    server: GatewayProcess,
+    server: InProcessGateway,
 ) -> None:
     with server.client() as client:
         slug = fresh_tenant(client)
@@ -351,14 +354,14 @@ def test_an_idempotency_key_is_scoped_to_the_tenant_not_the_spelling_of_its_name
 
 
 @pytest.mark.parametrize("origin", ["https://1.2.3.4:0", "https://999.999.999.999", "https://*.1.2.3"])
-def test_malformed_origins_are_refused(server: GatewayProcess, origin: str) -> None:
+def test_malformed_origins_are_refused(server: InProcessGateway, origin: str) -> None:
     with server.client() as client:
         slug = fresh_tenant(client)
         response = client.post(f"/api/v1/tenants/{slug}/origins", json={"origin": origin})
         assert response.status_code == 422
 
 
-def test_long_filter_names_fit_the_column(server: GatewayProcess) -> None:
+def test_long_filter_names_fit_the_column(server: InProcessGateway) -> None:
     with server.client() as client:
         slug = fresh_tenant(client)
         with_dataset(client, slug)

@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-from tests.conftest import GatewayProcess
+from tests.support.gateways import InProcessGateway
 
 ORDERS_COLUMNS = [
     {"name": "id", "type": "INTEGER"},
@@ -124,7 +124,7 @@ def snapshot(client: httpx.Client, slug: str) -> dict[str, Any]:
     return state
 
 
-def test_full_onboarding_survives_a_restart(gateway: GatewayProcess) -> None:
+def test_full_onboarding_survives_a_restart(gateway: InProcessGateway) -> None:
     with gateway.client() as client:
         made = onboard(client)
         before = snapshot(client, "acme")
@@ -156,7 +156,7 @@ def test_full_onboarding_survives_a_restart(gateway: GatewayProcess) -> None:
     assert "s3cret-pw" not in secrets_shown and made["app"]["client_secret"] not in secrets_shown
 
 
-def test_created_resources_carry_location_and_etag(gateway: GatewayProcess) -> None:
+def test_created_resources_carry_location_and_etag(gateway: InProcessGateway) -> None:
     with gateway.client() as client:
         response = client.post("/api/v1/tenants", json={"slug": "loc", "name": "Loc"})
         assert response.status_code == 201
@@ -166,7 +166,7 @@ def test_created_resources_carry_location_and_etag(gateway: GatewayProcess) -> N
         assert fetched.headers["cache-control"] == "no-store"
 
 
-def test_if_match_conflict_keeps_the_newer_write(gateway: GatewayProcess) -> None:
+def test_if_match_conflict_keeps_the_newer_write(gateway: InProcessGateway) -> None:
     with gateway.client() as client:
         onboard(client)
         first = client.get("/api/v1/tenants/acme/datasets/orders")
@@ -192,7 +192,7 @@ def test_if_match_conflict_keeps_the_newer_write(gateway: GatewayProcess) -> Non
         assert client.get("/api/v1/tenants/acme/origins/1").status_code == 200
 
 
-def test_concurrent_updates_with_the_same_etag_let_exactly_one_win(gateway: GatewayProcess) -> None:
+def test_concurrent_updates_with_the_same_etag_let_exactly_one_win(gateway: InProcessGateway) -> None:
     with gateway.client() as client:
         created(client.post("/api/v1/tenants", json={"slug": "race", "name": "Race"}))
         etag = client.get("/api/v1/tenants/race").headers["etag"]
@@ -211,7 +211,7 @@ def test_concurrent_updates_with_the_same_etag_let_exactly_one_win(gateway: Gate
     assert sorted(statuses) == [200] + [412] * 5
 
 
-def test_idempotent_post_returns_the_first_answer(gateway: GatewayProcess) -> None:
+def test_idempotent_post_returns_the_first_answer(gateway: InProcessGateway) -> None:
     with gateway.client() as client:
         created(client.post("/api/v1/tenants", json={"slug": "idem", "name": "Idem"}))
         key = {"Idempotency-Key": "create-backend-app-1"}
@@ -234,7 +234,7 @@ def test_idempotent_post_returns_the_first_answer(gateway: GatewayProcess) -> No
         assert fresh.status_code == 201 and fresh.json()["client_id"] != first.json()["client_id"]
 
 
-def test_concurrent_posts_with_one_idempotency_key_create_one_entity(gateway: GatewayProcess) -> None:
+def test_concurrent_posts_with_one_idempotency_key_create_one_entity(gateway: InProcessGateway) -> None:
     """Apps have no natural unique key, so only the idempotency mechanism can keep this to one app."""
     with gateway.client() as client:
         created(client.post("/api/v1/tenants", json={"slug": "burst", "name": "Burst"}))
@@ -261,7 +261,7 @@ def test_concurrent_posts_with_one_idempotency_key_create_one_entity(gateway: Ga
         assert len(client.get("/api/v1/tenants/burst/apps").json()["items"]) == 1
 
 
-def test_pagination_walks_every_item_once(gateway: GatewayProcess) -> None:
+def test_pagination_walks_every_item_once(gateway: InProcessGateway) -> None:
     with gateway.client() as client:
         created(client.post("/api/v1/tenants", json={"slug": "pages", "name": "Pages"}))
         wanted = [f"https://site{i}.pages.example" for i in range(7)]
@@ -283,7 +283,7 @@ def test_pagination_walks_every_item_once(gateway: GatewayProcess) -> None:
         assert client.get("/api/v1/tenants/pages/origins", params={"cursor": "%%%"}).status_code == 422
 
 
-def test_entities_in_use_cannot_be_deleted(gateway: GatewayProcess) -> None:
+def test_entities_in_use_cannot_be_deleted(gateway: InProcessGateway) -> None:
     with gateway.client() as client:
         made = onboard(client)
         for path, blocker in (
@@ -301,7 +301,7 @@ def test_entities_in_use_cannot_be_deleted(gateway: GatewayProcess) -> None:
         assert client.get(f"/api/v1/tenants/acme/charts/{made['charts'][0]['id']}").status_code == 404
 
 
-def test_deleting_a_tenant_removes_everything_it_owned(gateway: GatewayProcess) -> None:
+def test_deleting_a_tenant_removes_everything_it_owned(gateway: InProcessGateway) -> None:
     with gateway.client() as client:
         onboard(client, "gone")
         onboard(client, "kept")
@@ -313,7 +313,7 @@ def test_deleting_a_tenant_removes_everything_it_owned(gateway: GatewayProcess) 
         assert len(client.get("/api/v1/tenants/kept/charts").json()["items"]) == 2
 
 
-def test_tenants_cannot_reach_each_others_entities(gateway: GatewayProcess) -> None:
+def test_tenants_cannot_reach_each_others_entities(gateway: InProcessGateway) -> None:
     with gateway.client() as client:
         acme = onboard(client, "acme")
         created(client.post("/api/v1/tenants", json={"slug": "globex", "name": "Globex"}))

@@ -17,8 +17,9 @@ from tenants.errors import NotFound, TenantSuspended
 from tenants.registry import IdempotencyKey
 from tenants.resources import TENANTS
 from tenants.store import RegistryStore
-from tests.conftest import RESOURCES, SECRET_KEY, Backend
+from tests.conftest import RESOURCES, Backend
 from tests.control_plane.test_onboarding import ORDERS_COLUMNS
+from tests.support.services import SECRET_KEY
 
 pytestmark = pytest.mark.anyio
 

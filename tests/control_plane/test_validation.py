@@ -7,12 +7,12 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import GatewayProcess
 from tests.control_plane.test_onboarding import ORDERS_COLUMNS, created
+from tests.support.gateways import InProcessGateway
 
 
 @pytest.fixture(scope="module")
-def server(module_gateway: GatewayProcess) -> GatewayProcess:
+def server(module_gateway: InProcessGateway) -> InProcessGateway:
     process = module_gateway
     with process.client() as client:
         created(
@@ -311,7 +311,7 @@ BAD_REQUESTS = [
     ids=[f"{i}-{case[0].rsplit('/', 1)[-1]}-{case[3]}" for i, case in enumerate(BAD_REQUESTS)],
 )
 def test_bad_request_is_refused_with_its_reason(
-    server: GatewayProcess, path: str, body: dict[str, Any], status: int, code: str, field: str | None
+    server: InProcessGateway, path: str, body: dict[str, Any], status: int, code: str, field: str | None
 ) -> None:
     with server.client() as client:
         before = client.get(path).json()
@@ -325,7 +325,7 @@ def test_bad_request_is_refused_with_its_reason(
         assert client.get(path).json() == before
 
 
-def test_validation_errors_do_not_echo_secret_values(server: GatewayProcess) -> None:
+def test_validation_errors_do_not_echo_secret_values(server: InProcessGateway) -> None:
     with server.client() as client:
         response = client.post(
             "/api/v1/tenants/v/warehouses",
@@ -362,7 +362,7 @@ def test_validation_errors_do_not_echo_secret_values(server: GatewayProcess) -> 
     ids=["malformed", "not-an-object", "form-encoded", "oversized"],
 )
 def test_malformed_bodies(
-    server: GatewayProcess, content: bytes, headers: dict[str, str], status: int, code: str
+    server: InProcessGateway, content: bytes, headers: dict[str, str], status: int, code: str
 ) -> None:
     with server.client() as client:
         response = client.post("/api/v1/tenants", content=content, headers=headers)
@@ -370,7 +370,7 @@ def test_malformed_bodies(
         assert response.json()["error"]["code"] == code
 
 
-def test_streamed_oversized_body_is_cut_off(server: GatewayProcess) -> None:
+def test_streamed_oversized_body_is_cut_off(server: InProcessGateway) -> None:
     def chunks() -> Iterator[bytes]:
         yield b'{"slug": "stream", "name": "'
         for _ in range(100):
@@ -403,7 +403,7 @@ def test_streamed_oversized_body_is_cut_off(server: GatewayProcess) -> None:
     ],
 )
 def test_bad_updates_change_nothing(
-    server: GatewayProcess, path: str, body: dict[str, Any], code: str, field: str
+    server: InProcessGateway, path: str, body: dict[str, Any], code: str, field: str
 ) -> None:
     with server.client() as client:
         client.post(
@@ -419,7 +419,7 @@ def test_bad_updates_change_nothing(
         assert after.json() == before.json() and after.headers["etag"] == before.headers["etag"]
 
 
-def test_unknown_routes_and_methods_answer_in_the_error_envelope(server: GatewayProcess) -> None:
+def test_unknown_routes_and_methods_answer_in_the_error_envelope(server: InProcessGateway) -> None:
     with server.client() as client:
         missing = client.get("/api/v1/tenants/v/nothing-here")
         assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
@@ -430,7 +430,7 @@ def test_unknown_routes_and_methods_answer_in_the_error_envelope(server: Gateway
         assert client.get("/api/v1/tenants/nobody").json()["error"]["code"] == "not_found"
 
 
-def test_validated_requests_are_accepted(server: GatewayProcess) -> None:
+def test_validated_requests_are_accepted(server: InProcessGateway) -> None:
     """The counterpart of the refusals: the same shapes, correct, go through."""
     with server.client() as client:
         ok = client.post(

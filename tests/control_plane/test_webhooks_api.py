@@ -21,7 +21,9 @@ from gateway.http import outbound as webhook_targets
 from tenants.crypto import SecretBox
 from tenants.db import create_engine, session_factory
 from tenants.store import RegistryStore
-from tests.conftest import SECRET_KEY, Backend, GatewayProcess, PostgresDatabases, gateway_env
+from tests.conftest import Backend
+from tests.support.gateways import InProcessGateway, gateway_env
+from tests.support.services import SECRET_KEY, PostgresDatabases
 
 RECEIVER = "http://127.0.0.1:9/hooks"  # never called here: registration does not connect
 PUBLIC_TARGET = "https://hooks.example.com/gateway"
@@ -32,24 +34,24 @@ def gateway(
     request: pytest.FixtureRequest,
     tmp_path_factory: pytest.TempPathFactory,
     postgres_databases: PostgresDatabases,
-) -> Iterator[GatewayProcess]:
+) -> Iterator[InProcessGateway]:
     """A gateway whose operator allows internal webhook targets, as tests and internal networks do."""
     directory = tmp_path_factory.mktemp("webhooks")
     url = (
         f"sqlite:///{directory / 'registry.db'}" if request.param == "sqlite" else postgres_databases.create()
     )
-    process = GatewayProcess(gateway_env(url, GATEWAY_WEBHOOK_ALLOW_PRIVATE="1"), directory).start()
-    yield process
-    process.stop()
+    served = InProcessGateway(gateway_env(url, GATEWAY_WEBHOOK_ALLOW_PRIVATE="1")).start()
+    yield served
+    served.stop()
 
 
 @pytest.fixture(scope="module")
-def strict_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
+def strict_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessGateway]:
     """A gateway with the default setting: https and public targets only."""
     directory = tmp_path_factory.mktemp("webhooks-strict")
-    process = GatewayProcess(gateway_env(f"sqlite:///{directory / 'registry.db'}"), directory).start()
-    yield process
-    process.stop()
+    served = InProcessGateway(gateway_env(f"sqlite:///{directory / 'registry.db'}")).start()
+    yield served
+    served.stop()
 
 
 def new_tenant(client: httpx.Client) -> str:
@@ -86,7 +88,7 @@ def refused(response: httpx.Response, status: int, code: str | None = None) -> d
     return error
 
 
-def registry_url(process: GatewayProcess) -> str:
+def registry_url(process: InProcessGateway) -> str:
     return process.env["GATEWAY_DATABASE_URL"]
 
 
@@ -112,7 +114,7 @@ async def store_webhooks(database_url: str, tenant_id: str) -> list[Any]:
 # ------------------------------------------------------------------------------------ the secret
 
 
-def test_the_secret_is_shown_once_and_never_again(gateway: GatewayProcess) -> None:
+def test_the_secret_is_shown_once_and_never_again(gateway: InProcessGateway) -> None:
     with gateway.client() as client:
         slug = new_tenant(client)
         response = client.post(
@@ -137,7 +139,7 @@ def test_the_secret_is_shown_once_and_never_again(gateway: GatewayProcess) -> No
         assert changed.json()["enabled"] is False
 
 
-def test_the_secret_is_encrypted_at_rest(gateway: GatewayProcess) -> None:
+def test_the_secret_is_encrypted_at_rest(gateway: InProcessGateway) -> None:
     with gateway.client() as client:
         slug = new_tenant(client)
         secret = client.post(
@@ -154,7 +156,9 @@ def test_the_secret_is_encrypted_at_rest(gateway: GatewayProcess) -> None:
 
 
 @pytest.mark.anyio
-async def test_the_store_hands_the_data_plane_its_tenants_webhooks_decrypted(gateway: GatewayProcess) -> None:
+async def test_the_store_hands_the_data_plane_its_tenants_webhooks_decrypted(
+    gateway: InProcessGateway,
+) -> None:
     with gateway.client() as client:
         slug, other = new_tenant(client), new_tenant(client)
         tenant_id = client.get(f"/api/v1/tenants/{slug}").json()["id"]
@@ -171,7 +175,7 @@ async def test_the_store_hands_the_data_plane_its_tenants_webhooks_decrypted(gat
     assert first["secret"] not in repr(found[0])
 
 
-def test_an_idempotent_create_replays_the_same_secret(gateway: GatewayProcess) -> None:
+def test_an_idempotent_create_replays_the_same_secret(gateway: InProcessGateway) -> None:
     with gateway.client() as client:
         slug = new_tenant(client)
         body = {"url": RECEIVER, "event_types": ["token.revoked"]}
@@ -186,7 +190,7 @@ def test_an_idempotent_create_replays_the_same_secret(gateway: GatewayProcess) -
         assert len(listed(client, slug)) == 1
 
 
-def test_rotating_the_secret_shows_the_new_one_once(gateway: GatewayProcess) -> None:
+def test_rotating_the_secret_shows_the_new_one_once(gateway: InProcessGateway) -> None:
     with gateway.client() as client:
         slug = new_tenant(client)
         made = register(client, slug)
@@ -229,14 +233,16 @@ def test_rotating_the_secret_shows_the_new_one_once(gateway: GatewayProcess) -> 
         {"url": RECEIVER, "event_types": ["*"], "enabled": None},
     ],
 )
-def test_invalid_bodies_are_refused_and_create_nothing(gateway: GatewayProcess, body: dict[str, Any]) -> None:
+def test_invalid_bodies_are_refused_and_create_nothing(
+    gateway: InProcessGateway, body: dict[str, Any]
+) -> None:
     with gateway.client() as client:
         slug = new_tenant(client)
         refused(client.post(hooks_path(slug), json=body), 422)
         assert listed(client, slug) == []
 
 
-def test_a_patch_is_validated_like_a_create(gateway: GatewayProcess) -> None:
+def test_a_patch_is_validated_like_a_create(gateway: InProcessGateway) -> None:
     with gateway.client() as client:
         slug = new_tenant(client)
         made = register(client, slug)
@@ -277,7 +283,7 @@ def test_a_patch_is_validated_like_a_create(gateway: GatewayProcess) -> None:
     ],
 )
 def test_internal_targets_are_refused_without_the_operators_consent(
-    strict_gateway: GatewayProcess, url: str
+    strict_gateway: InProcessGateway, url: str
 ) -> None:
     with strict_gateway.client() as client:
         slug = new_tenant(client)
@@ -294,7 +300,7 @@ def test_the_target_rules_examples_hold() -> None:
     assert doctest.testmod(webhook_targets).failed == 0
 
 
-def test_the_operator_may_allow_internal_targets(gateway: GatewayProcess) -> None:
+def test_the_operator_may_allow_internal_targets(gateway: InProcessGateway) -> None:
     with gateway.client() as client:
         slug = new_tenant(client)
         for url in ("http://127.0.0.1:8080/hooks", "http://localhost:9000/", "https://10.0.0.7/in"):
@@ -304,7 +310,7 @@ def test_the_operator_may_allow_internal_targets(gateway: GatewayProcess) -> Non
 # ------------------------------------------------------------------------ the collection's contract
 
 
-def test_patch_and_delete_honour_if_match(gateway: GatewayProcess) -> None:
+def test_patch_and_delete_honour_if_match(gateway: InProcessGateway) -> None:
     with gateway.client() as client:
         slug = new_tenant(client)
         item = f"{hooks_path(slug)}/{register(client, slug)['id']}"
@@ -323,7 +329,7 @@ def test_patch_and_delete_honour_if_match(gateway: GatewayProcess) -> None:
         assert listed(client, slug) == []
 
 
-def test_another_tenant_cannot_see_or_touch_them(gateway: GatewayProcess) -> None:
+def test_another_tenant_cannot_see_or_touch_them(gateway: InProcessGateway) -> None:
     with gateway.client() as client:
         owner, intruder = new_tenant(client), new_tenant(client)
         made = register(client, owner)
@@ -336,7 +342,7 @@ def test_another_tenant_cannot_see_or_touch_them(gateway: GatewayProcess) -> Non
         assert [w["url"] for w in listed(client, owner)] == [RECEIVER]
 
 
-def test_the_list_is_paginated(gateway: GatewayProcess) -> None:
+def test_the_list_is_paginated(gateway: InProcessGateway) -> None:
     with gateway.client() as client:
         slug = new_tenant(client)
         made = [register(client, slug, url=f"{RECEIVER}/{i}")["id"] for i in range(3)]
@@ -345,7 +351,7 @@ def test_the_list_is_paginated(gateway: GatewayProcess) -> None:
         assert [w["id"] for w in first["items"] + rest["items"]] == made and rest["next_cursor"] is None
 
 
-def test_the_routes_need_the_admin_token_and_are_described(gateway: GatewayProcess) -> None:
+def test_the_routes_need_the_admin_token_and_are_described(gateway: InProcessGateway) -> None:
     with httpx.Client(base_url=gateway.url, timeout=30) as anonymous:
         refused(anonymous.get("/api/v1/tenants/acme/webhooks"), 401)
         refused(anonymous.post("/api/v1/tenants/acme/webhooks/1/rotate-secret"), 401)

@@ -40,8 +40,8 @@ from gateway.service.demo.dataset import (
     demo_rows,
     demo_tenants,
 )
-from tests.conftest import PostgresDatabases
 from tests.guest.conftest import App, Gateway, Servers, assert_api_error
+from tests.support.services import PostgresDatabases
 from tests.warehouse.conftest import clickhouse_http, clickhouse_server
 
 __all__ = ["clickhouse_server"]  # the session's ClickHouse (a fixture, re-exported for this package)

@@ -14,7 +14,6 @@ import httpx
 import psycopg
 import pytest
 
-from tests.conftest import free_port
 from tests.dataplane.conftest import (
     ALL_ORDERS_COLUMNS,
     DataGateway,
@@ -31,7 +30,7 @@ from tests.guest.conftest import (
     claims_of,
     with_payload,
 )
-from tests.guest.test_revocation import ThrowAwayRedis
+from tests.support.services import ThrowAwayRedis, free_port
 
 Pairs = Callable[[Engine], tuple[DataTenant, DataTenant]]
 ALL = "All orders"

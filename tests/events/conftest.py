@@ -17,7 +17,6 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from tests.conftest import REDIS_URL, PostgresDatabases
 from tests.dataplane.conftest import (
     DataGateway,
     DataTenant,
@@ -27,6 +26,7 @@ from tests.dataplane.conftest import (
     start_gateway,
 )
 from tests.guest.conftest import Servers, drop_redis_prefix, redis_prefix
+from tests.support.services import REDIS_URL, PostgresDatabases
 
 __all__ = ["duckdb_engine"]  # the session's DuckDB demo warehouse (a fixture, re-exported here)
 

@@ -17,7 +17,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from gateway.bus.events import Event, Stream
 from gateway.bus.redis_streams import RedisStreamsBus
 from gateway.events.audit_trail import AuditTrail
-from tests.guest.test_revocation import ThrowAwayRedis
+from tests.support.services import ThrowAwayRedis
 
 pytestmark = pytest.mark.anyio
 

@@ -12,7 +12,7 @@ from redis.asyncio import Redis
 from gateway.bus.consumer_group import ConsumerGroup, Delivery
 from gateway.bus.events import Event
 from gateway.bus.redis_streams import RedisStreamsBus
-from tests.conftest import REDIS_URL
+from tests.support.services import REDIS_URL
 
 pytestmark = pytest.mark.anyio
 

@@ -25,11 +25,10 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import PostgresDatabases
 from tests.dataplane.conftest import CHART_DATA, DataGateway, Engine, refused, rows_of, start_gateway
 from tests.events.conftest import expected_revenue, revenue_request, start_trio
 from tests.guest.conftest import Servers, redis_prefix
-from tests.guest.test_revocation import ThrowAwayRedis
+from tests.support.services import PostgresDatabases, ThrowAwayRedis
 
 
 @pytest.fixture

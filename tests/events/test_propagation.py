@@ -16,10 +16,10 @@ from redis.asyncio import Redis
 from gateway.bus.consumer_group import ConsumerGroup
 from gateway.bus.events import Event
 from gateway.bus.redis_streams import RedisStreamsBus
-from tests.conftest import REDIS_URL
 from tests.dataplane.conftest import DataGateway, refused, rows_of
 from tests.events.conftest import PROPAGATION, Trio, expected_revenue, revenue_request, within
 from tests.guest.conftest import claims_of, header_of
+from tests.support.services import REDIS_URL
 
 
 def test_a_base_filter_change_reaches_the_other_processes_within_a_second(trio: Trio) -> None:

@@ -18,7 +18,9 @@ from redis.asyncio import Redis
 
 from gateway.bus.events import Event, Stream
 from gateway.bus.redis_streams import RedisStreamsBus
-from tests.conftest import REDIS_URL, Backend, gateway_env
+from tests.conftest import Backend
+from tests.support.gateways import gateway_env
+from tests.support.services import REDIS_URL
 
 
 class Tail:

@@ -13,8 +13,8 @@ import pytest
 from gateway.bus.events import Event
 from gateway.events.webhooks.sender import WebhookSender
 from tenants.store import Webhook
-from tests.conftest import free_port
 from tests.events.webhook_receivers import Receiver
+from tests.support.services import free_port
 
 pytestmark = pytest.mark.anyio
 

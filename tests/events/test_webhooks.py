@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 import redis
 
-from tests.conftest import REDIS_URL
 from tests.events.webhook_receivers import Receiver, readme_verifier
 from tests.guest.conftest import Gateway, Servers, Tenant, claims_of
+from tests.support.services import REDIS_URL
 
 FAST_RETRIES = {
     "GATEWAY_WEBHOOK_ALLOW_PRIVATE": "1",

@@ -21,7 +21,8 @@ import jwt
 import pytest
 import redis
 
-from tests.conftest import REDIS_URL, GatewayProcess, gateway_env
+from tests.support.gateways import GatewayProcess, gateway_env
+from tests.support.services import REDIS_URL
 
 ISSUER = "embed-gateway"
 AUDIENCE = "embedded-analytics"

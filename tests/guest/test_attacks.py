@@ -23,7 +23,6 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
-from tests.conftest import ADMIN_TOKEN, SECRET_KEY
 from tests.guest.conftest import (
     TOKEN_REFUSAL_CODES,
     Gateway,
@@ -41,6 +40,7 @@ from tests.guest.conftest import (
     unb64url,
     with_payload,
 )
+from tests.support.services import ADMIN_TOKEN, SECRET_KEY
 
 
 @pytest.fixture(scope="module")

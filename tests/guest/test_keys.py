@@ -15,7 +15,6 @@ from urllib.parse import urlsplit
 import jwt
 import pytest
 
-from tests.conftest import ADMIN_TOKEN, gateway_env
 from tests.guest.conftest import (
     AUDIENCE,
     ISSUER,
@@ -27,6 +26,8 @@ from tests.guest.conftest import (
     header_of,
     verify_with_jwks,
 )
+from tests.support.gateways import gateway_env
+from tests.support.services import ADMIN_TOKEN
 
 PRIVATE_JWK_MEMBERS = {"d", "p", "q", "dp", "dq", "qi", "k", "oth"}
 KTY = {"EdDSA": "OKP", "ES256": "EC", "RS256": "RSA"}

@@ -11,7 +11,6 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from tests.conftest import REDIS_URL, GatewayProcess, gateway_env
 from tests.guest.conftest import (
     CREATE,
     REVOKE,
@@ -26,6 +25,8 @@ from tests.guest.conftest import (
     redis_prefix,
     verify_with_jwks,
 )
+from tests.support.gateways import GatewayProcess, gateway_env
+from tests.support.services import REDIS_URL
 
 
 def b64(text: str) -> str:

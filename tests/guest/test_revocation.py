@@ -3,7 +3,6 @@ gateway process sharing the registry and the Redis; and what happens when Redis 
 
 from __future__ import annotations
 
-import subprocess
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -12,7 +11,6 @@ import httpx
 import pytest
 import redis
 
-from tests.conftest import free_port
 from tests.guest.conftest import (
     CREATE,
     REVOKE,
@@ -26,6 +24,7 @@ from tests.guest.conftest import (
     header_of,
     redis_prefix,
 )
+from tests.support.services import ThrowAwayRedis
 
 PROPAGATION = 1.0  # seconds within which every process sharing the Redis refuses a revoked token
 
@@ -245,48 +244,6 @@ def test_rotation_is_seen_by_the_second_process(pair: tuple[Gateway, Gateway]) -
 
 
 # ------------------------------------------------------------------------------------ Redis outage
-
-
-class ThrowAwayRedis:
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.start()
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [
-                "redis-server",
-                "--port",
-                str(self.port),
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--bind",
-                "127.0.0.1",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                if redis.Redis.from_url(self.url, socket_connect_timeout=0.5).ping():
-                    break
-            except redis.ConnectionError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
 
 
 @pytest.fixture

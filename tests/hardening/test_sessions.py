@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 import redis
 
-from tests.conftest import REDIS_URL
 from tests.dataplane.conftest import DataTenant, Engine, data_of
 from tests.guest.conftest import Servers, assert_api_error, claims_of
 from tests.hardening.conftest import LOGOUT, SESSION_COOKIE, HardenedGateway, hardened
+from tests.support.services import REDIS_URL
 
 CHART_DATA = "/api/v1/chart/data"
 

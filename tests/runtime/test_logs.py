@@ -6,9 +6,9 @@ import json
 import time
 from typing import Any
 
-from tests.conftest import ADMIN_TOKEN, SECRET_KEY
 from tests.guest.conftest import Gateway, default_body
 from tests.runtime.conftest import StartGateway
+from tests.support.services import ADMIN_TOKEN, SECRET_KEY
 
 
 def log_lines(gw: Gateway) -> list[dict[str, Any]]:

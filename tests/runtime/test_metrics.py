@@ -10,9 +10,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.config import Config, Secret
 from gateway.service.app import create_app
-from tests.conftest import ADMIN_TOKEN, SECRET_KEY
 from tests.guest.conftest import assert_refused, default_body
 from tests.runtime.conftest import StartGateway
+from tests.support.services import ADMIN_TOKEN, SECRET_KEY
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 

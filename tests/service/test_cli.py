@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import GatewayProcess, gateway_env
+from tests.support.gateways import GatewayProcess, gateway_env
 
 
 def gateway_cli(*args: str, database_url: str, cwd: Path) -> subprocess.CompletedProcess[str]:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from gateway.config import Config, ConfigError, Secret, weak_secret_reason
-from tests.conftest import gateway_env
+from tests.support.gateways import gateway_env
 
 STRONG = secrets.token_urlsafe(48)
 PG = "postgresql://gw@db.internal:5432/registry"

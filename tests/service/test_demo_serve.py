@@ -9,7 +9,7 @@ import duckdb
 import httpx
 
 from gateway.service.demo.onboarding import DEMO_FILE
-from tests.conftest import GatewayProcess, gateway_env
+from tests.support.gateways import GatewayProcess, gateway_env
 
 GUIDE_LINE = re.compile(
     r"(?P<name>[A-Z][a-z]+ Corporation): embedded page \S+/embedded/(?P<dashboard>[0-9a-f-]{36})\n"

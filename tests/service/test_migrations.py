@@ -12,7 +12,7 @@ from sqlalchemy.engine import Connection
 from gateway.config import Config
 from tenants.db import create_engine, is_current, migrate
 from tenants.models import Base
-from tests.conftest import PostgresDatabases
+from tests.support.services import PostgresDatabases
 
 pytestmark = pytest.mark.anyio
 

@@ -8,7 +8,8 @@ import httpx
 import psycopg
 import pytest
 
-from tests.conftest import POSTGRES_URL, REDIS_URL, GatewayProcess, PostgresDatabases, free_port, gateway_env
+from tests.support.gateways import GatewayProcess, gateway_env
+from tests.support.services import POSTGRES_URL, REDIS_URL, PostgresDatabases, free_port
 
 
 def test_embedded_defaults_serve_without_redis_or_postgres(tmp_path: Path) -> None:

@@ -26,7 +26,7 @@ import pytest
 
 from gateway.service.demo.dataset import create_demo_database
 from gateway.warehouse import ConnectorOptions
-from tests.conftest import PostgresDatabases, free_port
+from tests.support.services import PostgresDatabases, free_port
 
 CLICKHOUSE_URL = os.environ.get("GATEWAY_TEST_CLICKHOUSE_URL", "clickhouse+http://127.0.0.1:8123")
 CLICKHOUSE_CONFIG = "/etc/clickhouse-server/config.xml"

@@ -17,7 +17,7 @@ from gateway.warehouse import (
     WarehouseUnavailable,
     connect,
 )
-from tests.conftest import free_port
+from tests.support.services import free_port
 from tests.warehouse.conftest import OPTIONS, Warehouse, clickhouse_query
 
 pytestmark = pytest.mark.anyio

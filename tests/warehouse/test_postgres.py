@@ -18,7 +18,7 @@ from gateway.warehouse import (
     WarehouseUnavailable,
     connect,
 )
-from tests.conftest import free_port
+from tests.support.services import free_port
 from tests.warehouse.conftest import OPTIONS, Warehouse
 
 pytestmark = pytest.mark.anyio
