@@ -23,6 +23,7 @@ from tenants.registry import Registry
 from tenants.resources import NESTED, TENANTS, Resource
 from tenants.store import RegistryStore
 from tests.support.gateways import InProcessGateway, gateway_env
+from tests.support.guests import Servers
 from tests.support.services import SECRET_KEY, PostgresDatabases
 
 
@@ -54,6 +55,14 @@ def gateway(database_url: str) -> Iterator[InProcessGateway]:
     served = InProcessGateway(gateway_env(database_url)).start()
     yield served
     served.stop()
+
+
+@pytest.fixture(scope="module")
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
+    """Gateway processes for a module's tests, all stopped (and their Redis keys dropped) at its end."""
+    started = Servers(tmp_path_factory.mktemp("servers"))
+    yield started
+    started.stop_all()
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])

@@ -23,6 +23,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Final
 
+import duckdb
 import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Frame, Page, Request, sync_playwright
@@ -363,3 +364,24 @@ def screenshot_dir(tmp_path: Path) -> Path:
     directory = Path(os.environ.get("GATEWAY_SCREENSHOT_DIR") or tmp_path)
     directory.mkdir(parents=True, exist_ok=True)
     return directory
+
+
+# ------------------------------------------------------------------- what a dashboard shows
+
+RECENT_ORDERS_SQL = """
+    SELECT order_id, order_date, region, category, status, quantity, amount FROM main.orders
+    WHERE tenant_id = ? ORDER BY order_date DESC, order_id DESC LIMIT 20
+"""
+
+
+def table_cells(frame: Frame) -> list[list[str]]:
+    cells: list[list[str]] = frame.evaluate(
+        """() => [...document.querySelectorAll('.viz-table tbody tr')]
+                 .map((row) => [...row.cells].map((cell) => cell.textContent))"""
+    )
+    return cells
+
+
+def direct_rows(warehouse: Path, sql: str, tenant_id: int) -> list[tuple[Any, ...]]:
+    with duckdb.connect(str(warehouse), read_only=True) as conn:
+        return list(conn.execute(sql, [tenant_id]).fetchall())

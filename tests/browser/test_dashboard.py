@@ -5,47 +5,29 @@ from __future__ import annotations
 import secrets
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
-
-import duckdb
-from playwright.sync_api import Frame
 
 from tests.browser.conftest import (
+    RECENT_ORDERS_SQL,
     TENANT_IDS,
     Demo,
     Session,
     StaticSite,
     dashboard_frame,
+    direct_rows,
     frame_selector,
     screenshot_dir,
     sdk_page,
+    table_cells,
 )
 from tests.support.services import free_port
 
-RECENT_ORDERS_SQL = """
-    SELECT order_id, order_date, region, category, status, quantity, amount FROM main.orders
-    WHERE tenant_id = ? ORDER BY order_date DESC, order_id DESC LIMIT 20
-"""
 REVENUE_SQL = (
     "SELECT sum(amount) FROM main.orders WHERE tenant_id = ? AND status NOT IN ('cancelled', 'returned')"
 )
 
 
-def table_cells(frame: Frame) -> list[list[str]]:
-    cells: list[list[str]] = frame.evaluate(
-        """() => [...document.querySelectorAll('.viz-table tbody tr')]
-                 .map((row) => [...row.cells].map((cell) => cell.textContent))"""
-    )
-    return cells
-
-
 def as_number(text: str) -> Decimal:
     return Decimal(text.replace(",", ""))
-
-
-def direct_rows(warehouse: Path, sql: str, tenant_id: int) -> list[tuple[Any, ...]]:
-    with duckdb.connect(str(warehouse), read_only=True) as conn:
-        return list(conn.execute(sql, [tenant_id]).fetchall())
 
 
 def test_each_dashboard_shows_its_tenants_rows_and_nothing_else(demo: Demo, session: Session) -> None:

@@ -7,8 +7,17 @@ from typing import Any
 
 from playwright.sync_api import Browser
 
-from tests.browser.conftest import TENANT_IDS, Demo, Session, StaticSite, dashboard_frame, sdk_page
-from tests.browser.test_dashboard import RECENT_ORDERS_SQL, direct_rows, table_cells
+from tests.browser.conftest import (
+    RECENT_ORDERS_SQL,
+    TENANT_IDS,
+    Demo,
+    Session,
+    StaticSite,
+    dashboard_frame,
+    direct_rows,
+    sdk_page,
+    table_cells,
+)
 
 SESSION_COOKIE = "__Host-gw_session"  # each dashboard's cookie is this name plus a suffix of its own
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import doctest
 import secrets
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -33,7 +33,7 @@ from tenants.registry import IdempotencyKey, Outcome, Registry
 from tenants.resources import DATASETS
 from tenants.store import RegistryStore
 from tests.conftest import Backend
-from tests.guest.conftest import Servers
+from tests.support.guests import Servers
 from tests.support.services import SECRET_KEY, PostgresDatabases, free_port
 from tests.warehouse.conftest import clickhouse_query, clickhouse_server
 
@@ -364,13 +364,6 @@ async def test_refresh_of_a_dropped_table_changes_nothing(backend: Backend, pg: 
 
 
 # ----------------------------------------------------------------------------------- over HTTP
-
-
-@pytest.fixture(scope="module")
-def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
-    started = Servers(tmp_path_factory.mktemp("introspection-http"))
-    yield started
-    started.stop_all()
 
 
 def refused_over_http(response: httpx.Response, status: int, code: str) -> dict[str, Any]:

@@ -10,8 +10,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.control_plane.test_onboarding import ORDERS_COLUMNS, created
 from tests.support.gateways import InProcessGateway, gateway_env
+from tests.support.onboarding import ORDERS_COLUMNS, created
 from tests.support.services import ADMIN_TOKEN, free_port
 
 

@@ -8,20 +8,7 @@ from typing import Any
 import httpx
 
 from tests.support.gateways import InProcessGateway
-
-ORDERS_COLUMNS = [
-    {"name": "id", "type": "INTEGER"},
-    {"name": "tenant_id", "type": "INTEGER"},
-    {"name": "region", "type": "VARCHAR"},
-    {"name": "amount", "type": "DOUBLE"},
-    {"name": "ordered_at", "type": "DATE"},
-]
-
-
-def created(response: httpx.Response) -> dict[str, Any]:
-    assert response.status_code == 201, response.text
-    body: dict[str, Any] = response.json()
-    return body
+from tests.support.onboarding import ORDERS_COLUMNS, created
 
 
 def onboard(client: httpx.Client, slug: str = "acme") -> dict[str, Any]:

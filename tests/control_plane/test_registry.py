@@ -4,7 +4,6 @@ and what is kept encrypted at rest. Runs on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -18,50 +17,14 @@ from tenants.registry import IdempotencyKey
 from tenants.resources import TENANTS
 from tenants.store import RegistryStore
 from tests.conftest import RESOURCES, Backend
-from tests.control_plane.test_onboarding import ORDERS_COLUMNS
+from tests.support.onboarding import ORDERS_COLUMNS, onboard_in_registry
 from tests.support.services import SECRET_KEY
 
 pytestmark = pytest.mark.anyio
 
 
-async def onboard(backend: Backend) -> dict[str, Any]:
-    tenant = await backend.create(
-        "tenants", None, {"slug": "acme", "name": "Acme", "origins": ["https://a.example"]}
-    )
-    await backend.create(
-        "warehouses", "acme", {"name": "wh", "url": "postgresql://reader:pg-pass@db:5432/shop"}
-    )
-    await backend.create(
-        "datasets",
-        "acme",
-        {"name": "orders", "warehouse": "wh", "table": "public.orders", "columns": ORDERS_COLUMNS},
-    )
-    chart = await backend.create(
-        "charts",
-        "acme",
-        {"title": "Count", "dataset": "orders", "query": {"metrics": [{"aggregate": "COUNT", "label": "n"}]}},
-    )
-    await backend.create("dashboards", "acme", {"title": "Board", "charts": [chart["uuid"]]})
-    await backend.create(
-        "filters", "acme", {"name": "mine", "dataset": "orders", "clause": "tenant_id = 7", "group_key": "t"}
-    )
-    await backend.create(
-        "filters",
-        "acme",
-        {
-            "name": "emea",
-            "filter_type": "regular",
-            "dataset": "*",
-            "clause": "region = 'EU'",
-            "roles": ["emea"],
-        },
-    )
-    app = await backend.create("apps", "acme", {"name": "backend"})
-    return {"tenant": tenant, "chart": chart, "app": app}
-
-
 async def test_store_reads_what_onboarding_wrote(backend: Backend) -> None:
-    made = await onboard(backend)
+    made = await onboard_in_registry(backend)
     store = backend.store
     tenant = await store.tenant("acme")
     assert tenant == await store.tenant(made["tenant"]["id"])
@@ -91,7 +54,7 @@ async def test_store_reads_what_onboarding_wrote(backend: Backend) -> None:
 
 
 async def test_secrets_are_encrypted_at_rest(backend: Backend) -> None:
-    made = await onboard(backend)
+    made = await onboard_in_registry(backend)
     replayable = await backend.registry.create(
         RESOURCES["apps"],
         "acme",
@@ -154,7 +117,7 @@ async def test_failed_writes_publish_nothing_and_keep_the_version(backend: Backe
 
 
 async def test_suspended_tenant_is_refused_to_the_data_plane_and_can_be_reactivated(backend: Backend) -> None:
-    await onboard(backend)
+    await onboard_in_registry(backend)
     assert (await backend.store.active_tenant("acme")).active
     await backend.registry.update(
         TENANTS, None, "acme", schemas.TenantUpdate(status="suspended"), if_match=None

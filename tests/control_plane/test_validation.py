@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from tests.control_plane.test_onboarding import ORDERS_COLUMNS, created
 from tests.support.gateways import InProcessGateway
+from tests.support.onboarding import ORDERS_COLUMNS, created
 
 
 @pytest.fixture(scope="module")

@@ -40,7 +40,7 @@ from gateway.service.demo.dataset import (
     demo_rows,
     demo_tenants,
 )
-from tests.guest.conftest import App, Gateway, Servers, assert_api_error
+from tests.support.guests import App, Gateway, Servers, assert_api_error
 from tests.support.services import PostgresDatabases
 from tests.warehouse.conftest import clickhouse_http, clickhouse_server
 
@@ -428,25 +428,9 @@ def refused(response: httpx.Response, status: int, code: str | None = None) -> d
 
 
 @pytest.fixture(scope="module")
-def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
-    started = Servers(tmp_path_factory.mktemp("dataplane"))
-    yield started
-    started.stop_all()
-
-
-def start_gateway(servers: Servers, **kwargs: Any) -> DataGateway:
-    """`servers.start(...)`, as a `DataGateway` (stopped with the others at the end of the module)."""
-    plain = servers.start(**kwargs)
-    plain.close()
-    gw = DataGateway(plain.process, database_url=plain.database_url, redis_prefix=plain.redis_prefix)
-    servers.started[servers.started.index(plain)] = gw
-    return gw
-
-
-@pytest.fixture(scope="module")
 def gw(servers: Servers) -> DataGateway:
     """One gateway (SQLite registry, the real Redis under a fresh prefix) shared by a module's tests."""
-    return start_gateway(servers)
+    return servers.start(DataGateway)
 
 
 @pytest.fixture(scope="module")

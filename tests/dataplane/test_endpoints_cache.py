@@ -18,7 +18,7 @@ from tests.dataplane.conftest import (
     norm_rows,
     refused,
 )
-from tests.guest.conftest import claims_of
+from tests.support.guests import claims_of
 
 ALL = "All orders"
 EUROPE = [{"dataset": "orders", "clause": "region = 'Europe'"}]

@@ -22,14 +22,8 @@ from tests.dataplane.conftest import (
     data_of,
     refused,
     rows_of,
-    start_gateway,
 )
-from tests.guest.conftest import (
-    TOKEN_REFUSAL_CODES,
-    Servers,
-    claims_of,
-    with_payload,
-)
+from tests.support.guests import TOKEN_REFUSAL_CODES, Servers, claims_of, with_payload
 from tests.support.services import ThrowAwayRedis, free_port
 
 Pairs = Callable[[Engine], tuple[DataTenant, DataTenant]]
@@ -97,7 +91,7 @@ def throwaway_redis() -> Iterator[ThrowAwayRedis]:
 def test_redis_down_answers_503_and_no_rows(
     servers: Servers, throwaway_redis: ThrowAwayRedis, duckdb_engine: Engine
 ) -> None:
-    gw = start_gateway(servers, redis_url=throwaway_redis.url)
+    gw = servers.start(DataGateway, redis_url=throwaway_redis.url)
     tenant = gw.onboard_demo(duckdb_engine, 1)
     token = gw.guest(tenant, datasets=["orders"])
     chart = {"chart_id": tenant.chart(ALL)}

@@ -15,7 +15,7 @@ from collections.abc import Callable
 import redis
 
 from tests.dataplane.conftest import DataGateway, DataTenant, Engine, norm_rows, refused, rows_of
-from tests.guest.conftest import claims_of
+from tests.support.guests import claims_of
 from tests.support.services import REDIS_URL
 
 Pairs = Callable[[Engine], tuple[DataTenant, DataTenant]]

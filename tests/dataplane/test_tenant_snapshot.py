@@ -12,7 +12,7 @@ from tenants.errors import NotFound, RegistryError
 from tenants.resources import TENANTS
 from tenants.schemas import TenantUpdate
 from tests.conftest import Backend
-from tests.control_plane.test_registry import onboard
+from tests.support.onboarding import onboard_in_registry
 
 pytestmark = pytest.mark.anyio
 
@@ -25,7 +25,7 @@ def snapshots(backend: Backend) -> TenantSnapshots:
 async def test_a_snapshot_holds_everything_a_request_reads(
     backend: Backend, snapshots: TenantSnapshots
 ) -> None:
-    made = await onboard(backend)
+    made = await onboard_in_registry(backend)
     snapshot = await snapshots.active(made["tenant"]["id"])
     chart = snapshot.chart(made["chart"]["uuid"])
     assert (
@@ -47,7 +47,7 @@ async def test_a_snapshot_holds_everything_a_request_reads(
 
 
 async def test_reads_come_from_memory_until_invalidated(backend: Backend, snapshots: TenantSnapshots) -> None:
-    made = await onboard(backend)
+    made = await onboard_in_registry(backend)
     tenant_id = made["tenant"]["id"]
     first = await snapshots.active(tenant_id)
     await backend.create("filters", "acme", {"name": "new", "dataset": "orders", "clause": "amount > 0"})
@@ -57,7 +57,7 @@ async def test_reads_come_from_memory_until_invalidated(backend: Backend, snapsh
 
 
 async def test_a_suspended_tenant_is_refused(backend: Backend, snapshots: TenantSnapshots) -> None:
-    made = await onboard(backend)
+    made = await onboard_in_registry(backend)
     await backend.registry.update(TENANTS, None, "acme", TenantUpdate(status="suspended"), if_match=None)
     with pytest.raises(TenantSuspended):
         await snapshots.active(made["tenant"]["id"])
@@ -66,7 +66,7 @@ async def test_a_suspended_tenant_is_refused(backend: Backend, snapshots: Tenant
 async def test_a_load_racing_an_invalidation_is_not_kept(
     backend: Backend, snapshots: TenantSnapshots
 ) -> None:
-    made = await onboard(backend)
+    made = await onboard_in_registry(backend)
     tenant_id = made["tenant"]["id"]
     loading = asyncio.ensure_future(snapshots.active(tenant_id))
     await asyncio.sleep(0)  # the load has started and read nothing newer than this point
@@ -78,7 +78,7 @@ async def test_a_load_racing_an_invalidation_is_not_kept(
 
 
 async def test_concurrent_misses_share_one_load(backend: Backend, snapshots: TenantSnapshots) -> None:
-    made = await onboard(backend)
+    made = await onboard_in_registry(backend)
     loaded = await asyncio.gather(*(snapshots.active(made["tenant"]["id"]) for _ in range(20)))
     assert all(snapshot is loaded[0] for snapshot in loaded)
 
@@ -86,7 +86,7 @@ async def test_concurrent_misses_share_one_load(backend: Backend, snapshots: Ten
 async def test_a_missing_warehouse_credential_fails_only_that_warehouse(
     backend: Backend, snapshots: TenantSnapshots
 ) -> None:
-    made = await onboard(backend)
+    made = await onboard_in_registry(backend)
     await backend.create(
         "warehouses",
         "acme",

@@ -23,9 +23,8 @@ from tests.dataplane.conftest import (
     Engine,
     duckdb_engine,
     norm_rows,
-    start_gateway,
 )
-from tests.guest.conftest import Servers, drop_redis_prefix, redis_prefix
+from tests.support.guests import Servers, drop_redis_prefix, redis_prefix
 from tests.support.services import REDIS_URL, PostgresDatabases
 
 __all__ = ["duckdb_engine"]  # the session's DuckDB demo warehouse (a fixture, re-exported here)
@@ -117,18 +116,11 @@ def within(done: Callable[[], bool], *, since: float) -> float:
 
 
 def start_trio(servers: Servers, engine: Engine, database_url: str, **kwargs: Any) -> Trio:
-    first = start_gateway(servers, database_url=database_url, **kwargs)
+    first = servers.start(DataGateway, database_url=database_url, **kwargs)
     kwargs.setdefault("prefix", first.redis_prefix)
-    second = start_gateway(servers, database_url=database_url, **kwargs)
-    third = start_gateway(servers, database_url=database_url, **kwargs)
+    second = servers.start(DataGateway, database_url=database_url, **kwargs)
+    third = servers.start(DataGateway, database_url=database_url, **kwargs)
     return Trio((first, second, third), engine)
-
-
-@pytest.fixture(scope="module")
-def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
-    started = Servers(tmp_path_factory.mktemp("events"))
-    yield started
-    started.stop_all()
 
 
 @pytest.fixture(scope="module")

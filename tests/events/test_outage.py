@@ -25,9 +25,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.dataplane.conftest import CHART_DATA, DataGateway, Engine, refused, rows_of, start_gateway
+from tests.dataplane.conftest import CHART_DATA, DataGateway, Engine, refused, rows_of
 from tests.events.conftest import expected_revenue, revenue_request, start_trio
-from tests.guest.conftest import Servers, redis_prefix
+from tests.support.guests import Servers, redis_prefix
 from tests.support.services import PostgresDatabases, ThrowAwayRedis
 
 
@@ -108,8 +108,8 @@ def test_no_answer_uses_a_stale_filter_across_a_redis_restart(
         trio.set_region(tenant, "Asia Pacific")  # committed; its event cannot be published
         change_done = time.monotonic()
         # A fourth process started now has never been in sync: it must not serve either.
-        late = start_gateway(
-            servers,
+        late = servers.start(
+            DataGateway,
             database_url=trio.first.database_url,
             redis_url=own_redis.url,
             prefix=trio.first.redis_prefix,

@@ -18,7 +18,7 @@ from gateway.bus.events import Event
 from gateway.bus.redis_streams import RedisStreamsBus
 from tests.dataplane.conftest import DataGateway, refused, rows_of
 from tests.events.conftest import PROPAGATION, Trio, expected_revenue, revenue_request, within
-from tests.guest.conftest import claims_of, header_of
+from tests.support.guests import claims_of, header_of
 from tests.support.services import REDIS_URL
 
 

@@ -14,14 +14,14 @@ from tenants.errors import NotFound
 from tenants.resources import TENANTS
 from tenants.schemas import TenantUpdate
 from tests.conftest import Backend
-from tests.control_plane.test_registry import onboard
+from tests.support.onboarding import onboard_in_registry
 
 pytestmark = pytest.mark.anyio
 
 
 async def test_only_the_snapshots_of_changed_or_deleted_tenants_are_dropped(backend: Backend) -> None:
     snapshots = TenantSnapshots(backend.store)
-    acme = (await onboard(backend))["tenant"]["id"]
+    acme = (await onboard_in_registry(backend))["tenant"]["id"]
     globex = (await backend.create("tenants", None, {"slug": "globex", "name": "G", "origins": []}))["id"]
     initech = (await backend.create("tenants", None, {"slug": "initech", "name": "I", "origins": []}))["id"]
     before = {tenant: await snapshots.active(tenant) for tenant in (acme, globex, initech)}
@@ -41,7 +41,7 @@ async def test_only_the_snapshots_of_changed_or_deleted_tenants_are_dropped(back
 async def test_a_load_in_flight_during_the_comparison_is_not_kept(backend: Backend) -> None:
     """Which version an unfinished load read is unknown: it is dropped, whatever it turns out to be."""
     snapshots = TenantSnapshots(backend.store)
-    acme = (await onboard(backend))["tenant"]["id"]
+    acme = (await onboard_in_registry(backend))["tenant"]["id"]
     versions = await backend.store.registry_versions()
     loading = asyncio.ensure_future(snapshots.active(acme))
     await asyncio.sleep(0)  # started, not finished: it waits for the registry
@@ -54,7 +54,7 @@ async def test_keys_and_status_are_reloaded_for_changed_tenants_and_forgotten_fo
     backend: Backend,
 ) -> None:
     keys = TenantKeys(backend.store)
-    acme = (await onboard(backend))["tenant"]["id"]
+    acme = (await onboard_in_registry(backend))["tenant"]["id"]
     globex = (await backend.create("tenants", None, {"slug": "globex", "name": "G", "origins": []}))["id"]
     for tenant in (acme, globex):
         await keys.load_tenant(tenant)

@@ -17,7 +17,7 @@ import pytest
 import redis
 
 from tests.events.webhook_receivers import Receiver, readme_verifier
-from tests.guest.conftest import Gateway, Servers, Tenant, claims_of
+from tests.support.guests import Gateway, Servers, Tenant, claims_of
 from tests.support.services import REDIS_URL
 
 FAST_RETRIES = {
@@ -29,13 +29,6 @@ FAST_RETRIES = {
 EVENT_FIELDS = {"id", "type", "tenant", "time", "version", "payload"}
 
 verify_webhook = readme_verifier()
-
-
-@pytest.fixture(scope="module")
-def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
-    started = Servers(tmp_path_factory.mktemp("webhooks"))
-    yield started
-    started.stop_all()
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
-from tests.guest.conftest import (
+from tests.support.guests import (
     TOKEN_REFUSAL_CODES,
     Gateway,
     Servers,

@@ -15,7 +15,8 @@ from urllib.parse import urlsplit
 import jwt
 import pytest
 
-from tests.guest.conftest import (
+from tests.support.gateways import gateway_env
+from tests.support.guests import (
     AUDIENCE,
     ISSUER,
     Gateway,
@@ -26,7 +27,6 @@ from tests.guest.conftest import (
     header_of,
     verify_with_jwks,
 )
-from tests.support.gateways import gateway_env
 from tests.support.services import ADMIN_TOKEN
 
 PRIVATE_JWK_MEMBERS = {"d", "p", "q", "dp", "dq", "qi", "k", "oth"}

@@ -11,7 +11,7 @@ import pytest
 import sqlglot
 from sqlglot import exp
 
-from tests.guest.conftest import (
+from tests.support.guests import (
     AUDIENCE,
     ISSUER,
     MINT_PATH,

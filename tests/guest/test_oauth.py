@@ -11,7 +11,8 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from tests.guest.conftest import (
+from tests.support.gateways import GatewayProcess, gateway_env
+from tests.support.guests import (
     CREATE,
     REVOKE,
     App,
@@ -25,7 +26,6 @@ from tests.guest.conftest import (
     redis_prefix,
     verify_with_jwks,
 )
-from tests.support.gateways import GatewayProcess, gateway_env
 from tests.support.services import REDIS_URL
 
 

@@ -8,7 +8,7 @@ import time
 import httpx
 import pytest
 
-from tests.guest.conftest import MINT_PATH, Gateway, Servers, assert_api_error, default_body
+from tests.support.guests import MINT_PATH, Gateway, Servers, assert_api_error, default_body
 
 LIMIT = 3
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from tests.guest.conftest import RETIRING_MAX_TTL, Gateway
+from tests.guest.conftest import RETIRING_MAX_TTL
+from tests.support.guests import Gateway
 
 # The contract does not say how long after the last possible expiry a key retires; the gateway may add a
 # grace for clock leeway. A key still published this long after its last token expired is a finding.

@@ -11,7 +11,7 @@ import httpx
 import pytest
 import redis
 
-from tests.guest.conftest import (
+from tests.support.guests import (
     CREATE,
     REVOKE,
     Gateway,

@@ -7,14 +7,13 @@ that one tenant's origin is foreign to another's token.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator
 from typing import Any, Final
 
 import httpx
 import pytest
 
 from tests.dataplane.conftest import DataGateway, DataTenant, Engine, duckdb_engine
-from tests.guest.conftest import Servers
+from tests.support.guests import Servers
 
 __all__ = ["duckdb_engine"]  # the session's demo warehouse (a fixture, re-exported for this package)
 
@@ -87,23 +86,7 @@ def session_cookie_of(response: httpx.Response) -> str:
     return rest.split(";")[0]
 
 
-def hardened(servers: Servers, **env: Any) -> HardenedGateway:
-    """`servers.start(...)`, as a `HardenedGateway` (stopped with the others at the end of the module)."""
-    plain = servers.start(**env)
-    plain.close()
-    gw = HardenedGateway(plain.process, database_url=plain.database_url, redis_prefix=plain.redis_prefix)
-    servers.started[servers.started.index(plain)] = gw
-    return gw
-
-
-@pytest.fixture(scope="module")
-def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
-    started = Servers(tmp_path_factory.mktemp("hardening"))
-    yield started
-    started.stop_all()
-
-
 @pytest.fixture(scope="module")
 def gw(servers: Servers) -> HardenedGateway:
     """A gateway on a SQLite registry and the real Redis (fresh prefix), default settings."""
-    return hardened(servers)
+    return servers.start(HardenedGateway)

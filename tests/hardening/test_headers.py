@@ -9,18 +9,14 @@ from typing import Any
 import httpx
 import pytest
 from starlette.applications import Starlette
-from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from gateway.edge.access_log import AccessLog
-from gateway.edge.cors import KnownOrigins
-from gateway.edge.middleware import EdgeMiddleware
 from gateway.http.request_state import csp_nonce
-from gateway.telemetry.metrics import Metrics
 from tests.dataplane.conftest import Engine
 from tests.hardening.conftest import HardenedGateway
+from tests.support.edge import edge
 
 pytestmark = pytest.mark.anyio
 CSP = re.compile(
@@ -39,20 +35,6 @@ async def page(request: Request) -> Response:
 
 async def data(_request: Request) -> Response:
     return JSONResponse({"ok": True})
-
-
-async def no_origins() -> set[str]:
-    return set()
-
-
-def edge(metrics: Metrics | None = None) -> Middleware:
-    """The gateway's edge layer, as the app builds it, with nothing else of the app."""
-    return Middleware(
-        EdgeMiddleware,
-        metrics=metrics or Metrics(),
-        known_origins=KnownOrigins(no_origins),
-        access_log=AccessLog(),
-    )
 
 
 def small_app() -> Starlette:

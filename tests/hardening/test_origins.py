@@ -8,8 +8,8 @@ import httpx
 import pytest
 
 from tests.dataplane.conftest import DataTenant, Engine
-from tests.guest.conftest import assert_api_error, eventually
 from tests.hardening.conftest import HardenedGateway
+from tests.support.guests import assert_api_error, eventually
 
 FOREIGN = "https://evil.example"
 

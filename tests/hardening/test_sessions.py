@@ -10,8 +10,8 @@ import pytest
 import redis
 
 from tests.dataplane.conftest import DataTenant, Engine, data_of
-from tests.guest.conftest import Servers, assert_api_error, claims_of
-from tests.hardening.conftest import LOGOUT, SESSION_COOKIE, HardenedGateway, hardened
+from tests.hardening.conftest import LOGOUT, SESSION_COOKIE, HardenedGateway
+from tests.support.guests import Servers, assert_api_error, claims_of
 from tests.support.services import REDIS_URL
 
 CHART_DATA = "/api/v1/chart/data"
@@ -25,8 +25,8 @@ def tenants(gw: HardenedGateway, duckdb_engine: Engine) -> tuple[DataTenant, Dat
 @pytest.fixture(scope="module")
 def brief(servers: Servers) -> HardenedGateway:
     """A gateway without Redis (sessions in process memory) whose tickets live 1 s and sessions idle 2 s."""
-    return hardened(
-        servers, redis_url=None, GATEWAY_SESSION_TICKET_SECONDS="1", GATEWAY_SESSION_IDLE_SECONDS="2"
+    return servers.start(
+        HardenedGateway, redis_url=None, GATEWAY_SESSION_TICKET_SECONDS="1", GATEWAY_SESSION_IDLE_SECONDS="2"
     )
 
 
@@ -129,7 +129,7 @@ def test_an_idle_session_ends(brief: HardenedGateway, duckdb_engine: Engine) -> 
 
 
 def test_a_session_ends_at_its_absolute_limit_even_in_use(servers: Servers, duckdb_engine: Engine) -> None:
-    capped = hardened(servers, GATEWAY_SESSION_MAX_SECONDS="2")
+    capped = servers.start(HardenedGateway, GATEWAY_SESSION_MAX_SECONDS="2")
     tenant, _ = capped.tenant(duckdb_engine)
     cookie, _ = capped.session_for(capped.guest(tenant))
     for _ in range(2):

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.guest.conftest import Gateway, drop_redis_prefix, redis_prefix
 from tests.support.gateways import GatewayProcess, gateway_env
+from tests.support.guests import Gateway, drop_redis_prefix, redis_prefix
 from tests.support.services import REDIS_URL
 
 StartGateway = Callable[..., Gateway]

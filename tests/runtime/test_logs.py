@@ -6,8 +6,8 @@ import json
 import time
 from typing import Any
 
-from tests.guest.conftest import Gateway, default_body
 from tests.runtime.conftest import StartGateway
+from tests.support.guests import Gateway, default_body
 from tests.support.services import ADMIN_TOKEN, SECRET_KEY
 
 

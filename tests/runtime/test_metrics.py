@@ -10,8 +10,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.config import Config, Secret
 from gateway.service.app import create_app
-from tests.guest.conftest import assert_refused, default_body
 from tests.runtime.conftest import StartGateway
+from tests.support.guests import assert_refused, default_body
 from tests.support.services import ADMIN_TOKEN, SECRET_KEY
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]

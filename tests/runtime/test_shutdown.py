@@ -16,9 +16,9 @@ import pytest
 
 from gateway.config import ConfigError
 from gateway.service.serving import ShutdownSettings
-from tests.guest.conftest import MINT_PATH, Gateway, default_body
 from tests.runtime.conftest import StartGateway
 from tests.support.gateways import gateway_env
+from tests.support.guests import MINT_PATH, Gateway, default_body
 from tests.support.services import PostgresDatabases, free_port
 
 DRAIN_SECONDS = 3

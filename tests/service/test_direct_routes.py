@@ -14,7 +14,7 @@ from gateway.edge.direct_routes import DirectRoutes
 from gateway.http.errors import EXCEPTION_HANDLERS, ApiError
 from gateway.service.app import GatewayApp
 from gateway.telemetry.metrics import Metrics
-from tests.hardening.test_headers import edge
+from tests.support.edge import edge
 
 pytestmark = pytest.mark.anyio
 

@@ -12,7 +12,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.http.headers import header
-from tests.hardening.test_headers import edge
+from tests.support.edge import edge
 
 pytestmark = pytest.mark.anyio
 

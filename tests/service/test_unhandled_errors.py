@@ -13,7 +13,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from gateway.service.app import GatewayApp
-from tests.hardening.test_headers import edge
+from tests.support.edge import edge
 
 
 async def broken(_request: Request) -> Response:
