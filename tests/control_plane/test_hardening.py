@@ -69,9 +69,9 @@ def test_admin_api_cannot_be_reached_through_a_root_path(tmp_path: Path) -> None
                 break
             except httpx.TransportError:
                 time.sleep(0.1)
-        for path in ("/api/v1/tenants", "/gw/api/v1/tenants"):
+        for path, status in (("/api/v1/tenants", 401), ("/gw/api/v1/tenants", 404)):
             response = httpx.post(f"http://127.0.0.1:{port}{path}", json={"slug": "sneaky", "name": "x"})
-            assert response.status_code in (401, 404), path
+            assert response.status_code == status, path
         # A proxy strips the prefix before the gateway sees the request; nothing was created either way.
         listed = httpx.get(
             f"http://127.0.0.1:{port}/api/v1/tenants", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}

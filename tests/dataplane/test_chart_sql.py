@@ -134,4 +134,5 @@ def test_names_outside_the_dataset_are_refused(spec: dict[str, Any], user_filter
 
 
 def test_module_examples_hold() -> None:
-    assert doctest.testmod(chart_sql).failed == 0
+    result = doctest.testmod(chart_sql)
+    assert result.attempted > 0 and result.failed == 0

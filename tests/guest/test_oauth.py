@@ -193,7 +193,8 @@ def test_a_disabled_app_can_no_longer_authenticate_or_mint(gw: Gateway) -> None:
         lambda r: r.status_code != 200,
         within=2,
     )
-    assert late.status_code in (401, 403), late.text
+    assert late.status_code == 401, late.text
+    assert late.json()["error"]["code"] == "invalid_token"
     assert "token" not in late.json()
 
 
@@ -208,7 +209,8 @@ def test_apps_of_a_suspended_tenant_cannot_mint(gw: Gateway) -> None:
         lambda r: r.status_code != 200,
         within=2,
     )
-    assert late.status_code in (400, 401, 403), late.text
+    assert late.status_code == 403, late.text
+    assert late.json()["error"]["code"] == "tenant_suspended"
     assert "token" not in late.json()
 
 

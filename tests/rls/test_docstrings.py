@@ -1,19 +1,27 @@
-"""The SQL-in/SQL-out examples in the engine's docstrings are true."""
+"""The SQL-in/SQL-out examples in the engine's docstrings are true, and they are there."""
 
 from __future__ import annotations
 
 import doctest
 import importlib
-import pkgutil
 
 import pytest
 
-import gateway.rls
-
-
-@pytest.mark.parametrize(
-    "module", [info.name for info in pkgutil.iter_modules(gateway.rls.__path__, prefix="gateway.rls.")]
+# Every pass shows SQL in and out (STYLE.md); a module listed here that loses its examples fails.
+MODULES_WITH_EXAMPLES = (
+    "apply_filters",
+    "apply_filters_in_where",
+    "catalog",
+    "clause",
+    "qualify",
+    "resolve",
+    "rewrite",
+    "validate",
 )
+
+
+@pytest.mark.parametrize("module", MODULES_WITH_EXAMPLES)
 def test_docstring_examples_hold(module: str) -> None:
-    failures, _ = doctest.testmod(importlib.import_module(module))
-    assert failures == 0
+    result = doctest.testmod(importlib.import_module(f"gateway.rls.{module}"))
+    assert result.attempted > 0, f"gateway.rls.{module} has no docstring examples left"
+    assert result.failed == 0

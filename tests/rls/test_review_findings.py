@@ -69,16 +69,27 @@ def test_a_forward_reference_in_with_recursive_is_refused() -> None:
 
 
 @pytest.mark.parametrize(
-    "sql",
+    ("sql", "rewritten"),
     [
-        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 5) SELECT * FROM n",
-        "WITH RECURSIVE orders(id) AS (SELECT min(id) FROM public.orders UNION ALL "
-        "SELECT id + 1 FROM orders WHERE id < 20) SELECT * FROM orders",
-        "WITH RECURSIVE a AS (SELECT 1 AS x), b AS (SELECT * FROM a) SELECT * FROM b",
+        (  # no table read: nothing to filter, and the self-reference is left alone
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 5) SELECT * FROM n",
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 5) SELECT * FROM n",
+        ),
+        (  # the CTE shadows `orders`: only its anchor's read of the table is filtered
+            "WITH RECURSIVE orders(id) AS (SELECT min(id) FROM public.orders UNION ALL "
+            "SELECT id + 1 FROM orders WHERE id < 20) SELECT * FROM orders",
+            "WITH RECURSIVE orders(id) AS (SELECT MIN(id) FROM (SELECT * FROM public.orders WHERE "
+            "orders.tenant_id = 1) AS orders UNION ALL SELECT id + 1 FROM orders WHERE id < 20) "
+            "SELECT * FROM orders",
+        ),
+        (  # a backward reference to an earlier CTE
+            "WITH RECURSIVE a AS (SELECT 1 AS x), b AS (SELECT * FROM a) SELECT * FROM b",
+            "WITH RECURSIVE a AS (SELECT 1 AS x), b AS (SELECT * FROM a) SELECT * FROM b",
+        ),
     ],
 )
-def test_backward_and_self_references_in_with_recursive_still_work(sql: str) -> None:
-    rewrite_sql(sql, dialect="postgres", catalog=catalog("postgres"))
+def test_backward_and_self_references_in_with_recursive_still_work(sql: str, rewritten: str) -> None:
+    assert rewrite_sql(sql, dialect="postgres", catalog=catalog("postgres")) == rewritten
 
 
 def test_queries_nested_too_deeply_are_refused_not_crashed() -> None:
