@@ -5,6 +5,7 @@ The harness behind them (services, gateways) is in `tests.support`.
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +24,7 @@ from tenants.registry import Registry
 from tenants.resources import NESTED, TENANTS, Resource
 from tenants.store import RegistryStore
 from tests.support.gateways import InProcessGateway, gateway_env
-from tests.support.guests import Servers
+from tests.support.guests import RETIRING_MAX_TTL, Servers, default_body
 from tests.support.services import SECRET_KEY, PostgresDatabases
 
 
@@ -119,3 +120,34 @@ async def backend(database_url: str) -> AsyncIterator[Backend]:
     yield Backend(engine, Registry(sessions, box, bus), RegistryStore(sessions, box), bus.subscribe("config"))
     await bus.aclose()
     await engine.dispose()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def retirement(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, Any]]:
+    """A rotation started when the session starts (when it will run tests/guest/test_retirement.py),
+    so that the wait for the old key's retirement overlaps the other tests.
+
+    A tenant whose tokens live at most 30 s mints a token and rotates its key: the old key must retire
+    once every token it could have signed has expired (plus a grace for clock leeway).
+    """
+    scenario: dict[str, Any] = {}
+    if not any(item.path.name == "test_retirement.py" for item in request.session.items):
+        yield scenario
+        return
+    started = Servers(tmp_path_factory.mktemp("retirement"))
+    try:
+        gw = started.start()
+        tenant = gw.onboard(max_ttl=RETIRING_MAX_TTL, token_ttl=RETIRING_MAX_TTL)
+        scenario.update(gateway=gw, tenant=tenant, old_kid=gw.active_kid(tenant))
+        token = gw.mint(tenant, default_body(tenant, ttl=RETIRING_MAX_TTL))
+        scenario.update(token=token, first_read=gw.dashboard(token, tenant.dashboard["id"]).status_code)
+        scenario["rotation"] = gw.admin.post(f"/api/v1/tenants/{tenant.slug}/keys/rotate")
+        scenario["rotated_at"] = time.time()
+    except Exception as error:  # reported by test_retirement.py, not by every test of the session
+        scenario["setup_error"] = error
+    try:
+        yield scenario
+    finally:
+        started.stop_all()

@@ -1,13 +1,13 @@
-"""Retirement: a rotated-out key verifies until every token it signed has expired, then leaves the JWKS and
-its tokens are refused. The rotation is started at session start (fixture `retirement` in conftest.py)."""
+"""Retirement: a rotated-out key verifies until every token it signed has expired, then leaves the JWKS
+and its tokens are refused. The rotation is started at session start (fixture `retirement` in
+tests/conftest.py)."""
 
 from __future__ import annotations
 
 import time
 from typing import Any
 
-from tests.guest.conftest import RETIRING_MAX_TTL
-from tests.support.guests import Gateway
+from tests.support.guests import RETIRING_MAX_TTL, Gateway
 
 # The contract does not say how long after the last possible expiry a key retires; the gateway may add a
 # grace for clock leeway. A key still published this long after its last token expired is a finding.

@@ -72,6 +72,9 @@ TOKEN_REFUSAL_CODES = frozenset(
 # --------------------------------------------------------------------------------------------- JOSE
 
 
+RETIRING_MAX_TTL = 30  # the smallest max_token_ttl_seconds a tenant may have
+
+
 def b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
