@@ -6,53 +6,43 @@ a token's life (tenant status, revocation) are not cached: the verifier runs the
 
 from __future__ import annotations
 
-from collections import OrderedDict
+from collections.abc import Callable
+
+from cachetools import TLRUCache
 
 from gateway.tokens.claims import GuestClaims
 
 
-class VerifiedTokenCache:
-    """LRU-bounded map from a token's bytes to its claims, each entry dropped when its deadline passes."""
+class VerifiedTokenCache(TLRUCache[bytes, GuestClaims, float]):
+    """LRU-bounded map from a token's bytes to its claims, each entry dropped once its token expires
+    (`exp` plus `leeway`, on `clock`). A `maxsize` of 0 keeps nothing."""
 
-    def __init__(self, max_entries: int) -> None:
-        if max_entries < 0:
-            raise ValueError("max_entries must not be negative")
-        self._max_entries = max_entries  # 0 disables the cache
-        self._entries: OrderedDict[bytes, tuple[GuestClaims, float]] = OrderedDict()
+    def __init__(self, maxsize: int, *, leeway: float, clock: Callable[[], float]) -> None:
+        super().__init__(maxsize, ttu=lambda _token, claims, _now: claims.expires_at + leeway, timer=clock)
         self._tokens_by_tenant: dict[str, set[bytes]] = {}
 
-    def __len__(self) -> int:
-        return len(self._entries)
-
-    def get(self, token: bytes, now: float) -> GuestClaims | None:
-        entry = self._entries.get(token)
-        if entry is None:
-            return None
-        claims, valid_until = entry
-        if now >= valid_until:
-            self._remove(token, claims.tenant_id)
-            return None
-        self._entries.move_to_end(token)
-        return claims
-
-    def put(self, token: bytes, claims: GuestClaims, *, valid_until: float) -> None:
-        if self._max_entries == 0:
+    def __setitem__(self, token: bytes, claims: GuestClaims) -> None:
+        if self.maxsize == 0:  # cachetools refuses any entry as too large
             return
-        self._entries[token] = (claims, valid_until)
-        self._entries.move_to_end(token)
-        self._tokens_by_tenant.setdefault(claims.tenant_id, set()).add(token)
-        while len(self._entries) > self._max_entries:
-            evicted, (evicted_claims, _) = self._entries.popitem(last=False)
-            self._forget_tenant_token(evicted, evicted_claims.tenant_id)
+        super().__setitem__(token, claims)
+        if token in self:  # not when the token expired before it could be stored
+            self._tokens_by_tenant.setdefault(claims.tenant_id, set()).add(token)
+
+    def popitem(self) -> tuple[bytes, GuestClaims]:
+        token, claims = super().popitem()
+        self._forget_tenant_token(token, claims.tenant_id)
+        return token, claims
+
+    def expire(self, time: float | None = None) -> list[tuple[bytes, GuestClaims]]:
+        expired = super().expire(time)
+        for token, claims in expired:
+            self._forget_tenant_token(token, claims.tenant_id)
+        return expired
 
     def purge_tenant(self, tenant_id: str) -> None:
         """Forget every token of `tenant_id` (its keys rotated, or one of its tokens was revoked)."""
         for token in self._tokens_by_tenant.pop(tenant_id, ()):
-            del self._entries[token]
-
-    def _remove(self, token: bytes, tenant_id: str) -> None:
-        del self._entries[token]
-        self._forget_tenant_token(token, tenant_id)
+            self.pop(token, None)
 
     def _forget_tenant_token(self, token: bytes, tenant_id: str) -> None:
         tokens = self._tokens_by_tenant.get(tenant_id)

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import timedelta
+
+from cachetools import TTLCache
 
 from gateway.tokens.durations import seconds
 from gateway.tokens.keys import VerificationKey
@@ -33,12 +34,13 @@ class KeyRing:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._loader = loader
-        self._miss_ttl = seconds(miss_ttl, name="miss_ttl")
-        self._max_remembered_misses = max_remembered_misses
-        self._clock = clock
         self._keys: dict[str, VerificationKey] = {}
         self._kids_by_tenant: dict[str, frozenset[str]] = {}
-        self._misses: OrderedDict[str, float] = OrderedDict()  # kid -> monotonic time the miss is forgotten
+        # The kids the loader did not know; `in` asks without making a miss recently used, so the oldest
+        # miss is the first forgotten.
+        self._misses: TTLCache[str, None, float] = TTLCache(
+            max_remembered_misses, ttl=seconds(miss_ttl, name="miss_ttl"), timer=clock
+        )
         self._loading: dict[str, asyncio.Task[VerificationKey | None]] = {}
         self._listeners: list[TenantKeysListener] = []
 
@@ -82,7 +84,7 @@ class KeyRing:
         for again until `miss_ttl` has passed. Loader errors propagate (the request then fails closed).
         """
         known = self._keys.get(kid)
-        if known is not None or self._loader is None or self._recently_missed(kid):
+        if known is not None or self._loader is None or kid in self._misses:
             return known
         task = self._loading.get(kid)
         if task is None:
@@ -95,7 +97,7 @@ class KeyRing:
     async def _load(self, loader: KeyLoader, kid: str) -> VerificationKey | None:
         key = await loader(kid)
         if key is None:
-            self._remember_miss(kid)
+            self._misses[kid] = None
             return None
         if key.kid != kid:
             raise ValueError("the key loader returned a key for another kid")
@@ -103,21 +105,6 @@ class KeyRing:
         self._keys[kid] = key
         self._kids_by_tenant[key.tenant_id] = owner_kids | {kid}
         return key
-
-    def _recently_missed(self, kid: str) -> bool:
-        forget_at = self._misses.get(kid)
-        if forget_at is None:
-            return False
-        if self._clock() < forget_at:
-            return True
-        del self._misses[kid]
-        return False
-
-    def _remember_miss(self, kid: str) -> None:
-        self._misses[kid] = self._clock() + self._miss_ttl
-        self._misses.move_to_end(kid)
-        while len(self._misses) > self._max_remembered_misses:
-            self._misses.popitem(last=False)
 
     def _remove_tenant(self, tenant_id: str) -> None:
         for kid in self._kids_by_tenant.pop(tenant_id, ()):
