@@ -6,11 +6,11 @@ predicate-in-WHERE mode is for engines without derived tables and refuses what i
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Callable
 from enum import Enum
 from typing import Protocol
 
+from cachetools import LRUCache
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
@@ -128,9 +128,8 @@ class RewriteCache:
         """`on_lookup(hit)` is told of every lookup, e.g. to count the hit ratio."""
         if maxsize <= 0:
             raise ValueError("maxsize must be positive")
-        self._maxsize = maxsize
         self._on_lookup = on_lookup
-        self._entries: OrderedDict[tuple[str, FilterMode, str, str], str | RewriteRefused] = OrderedDict()
+        self._entries: LRUCache[tuple[str, FilterMode, str, str], str | RewriteRefused] = LRUCache(maxsize)
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -149,10 +148,6 @@ class RewriteCache:
             except RewriteRefused as refusal:
                 entry = refusal
             self._entries[key] = entry
-            if len(self._entries) > self._maxsize:
-                self._entries.popitem(last=False)
-        else:
-            self._entries.move_to_end(key)
         if isinstance(entry, RewriteRefused):
             raise RewriteRefused(entry.code, entry.message)
         return entry
