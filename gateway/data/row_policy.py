@@ -13,10 +13,10 @@ change a miss everywhere at once; a Redis failure refuses the request.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from typing import Final
 
+from cachetools import FIFOCache
 from redis.asyncio import Redis
 from sqlglot import exp
 
@@ -79,7 +79,7 @@ class RowPolicies:
         self._prefix = f"{prefix}rls:predicate"
         self._caches: dict[str, PredicateCache] = {}  # per dialect: entries are stored as its SQL
         # By tenant and token id, with the claims it was computed from.
-        self._fingerprints: OrderedDict[tuple[str, str], tuple[GuestClaims, str]] = OrderedDict()
+        self._fingerprints: FIFOCache[tuple[str, str], tuple[GuestClaims, str]] = FIFOCache(_FINGERPRINTS)
 
     def fingerprint(self, claims: GuestClaims) -> str:
         """The hash of the token's rules and user: what its resolved predicates depend on besides the
@@ -91,8 +91,6 @@ class RowPolicies:
             return known[1]
         fingerprint = rules_fingerprint(claims.rls_rules, user_of(claims))
         self._fingerprints[key] = (claims, fingerprint)
-        if len(self._fingerprints) > _FINGERPRINTS:
-            self._fingerprints.popitem(last=False)
         return fingerprint
 
     async def predicate(
