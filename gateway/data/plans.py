@@ -17,12 +17,12 @@ from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from cachetools import LRUCache
 from sqlglot import exp
 
 from gateway.data.chart_sql import chart_query, sql_chart_query
 from gateway.data.result_cache import result_key
 from gateway.data.row_policy import RowPolicies
+from gateway.lru import LruCache
 from gateway.replica.snapshots import TenantSnapshot
 from gateway.rls.catalog import Catalog
 from gateway.rls.filter_spec import FilterSpec
@@ -61,7 +61,7 @@ class QueryPlans:
         self._policies = policies
         self._rewrites = rewrites
         self._on_lookup = on_lookup
-        self._plans: LRUCache[Hashable, Plan] = LRUCache(maxsize)
+        self._plans: LruCache[Hashable, Plan] = LruCache(maxsize)
 
     async def chart(
         self,
@@ -167,7 +167,7 @@ class QueryPlans:
         return plan
 
     def _remember(self, key: Hashable, plan: Plan) -> Plan:
-        self._plans[key] = plan
+        self._plans.put(key, plan)
         return plan
 
 

@@ -16,11 +16,11 @@ import json
 import time
 from typing import Any, Final
 
-from cachetools import TLRUCache
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from gateway.http.errors import ApiError
+from gateway.lru import LruCache
 
 _LOCAL_ENTRIES: Final = 1024
 _UNREACHABLE: Final = "the result cache cannot be reached; try again shortly"
@@ -42,15 +42,12 @@ class ResultCache:
     def __init__(self, redis: Redis | None, *, prefix: str) -> None:
         self._redis = redis
         self._prefix = f"{prefix}results:"
-        # (text, seconds it may live from when it is stored)
-        self._local: TLRUCache[str, tuple[str, float], float] = TLRUCache(
-            _LOCAL_ENTRIES, ttu=lambda _key, entry, now: now + entry[1], timer=time.monotonic
-        )
+        self._local: LruCache[str, str] = LruCache(_LOCAL_ENTRIES)
 
     async def get(self, key: str) -> str | None:
-        entry = self._local.get(key)
-        if entry is not None:
-            return entry[0]
+        local = self._local.get(key)
+        if local is not None:
+            return local
         if self._redis is None:
             return None
         try:
@@ -63,7 +60,7 @@ class ResultCache:
         if raw is None or ttl_ms <= 0:
             return None
         text = raw.decode() if isinstance(raw, bytes) else str(raw)
-        self._local[key] = (text, ttl_ms / 1000)
+        self._local.put(key, text, expires_at=time.monotonic() + ttl_ms / 1000)
         return text
 
     async def put(self, key: str, value: dict[str, Any], *, ttl_seconds: int) -> str:
@@ -76,5 +73,5 @@ class ResultCache:
                 await self._redis.set(self._prefix + key, text, ex=ttl_seconds)
             except RedisError:
                 raise ResultCacheUnavailable(_UNREACHABLE) from None
-        self._local[key] = (text, ttl_seconds)
+        self._local.put(key, text, expires_at=time.monotonic() + ttl_seconds)
         return text

@@ -12,12 +12,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import sqlglot
-from cachetools import TLRUCache
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
+from gateway.lru import LruCache
 from gateway.rls.dialects import dialect_of
 from gateway.rls.errors import ResolutionError
 
@@ -58,10 +58,8 @@ class PredicateCache:
         self._dialect = dialect
         self._prefix = prefix
         self._clock = clock
-        # (predicate, expires_at): an entry expires with the token that caused it.
-        self._local: TLRUCache[PredicateKey, tuple[exp.Expr | None, float], float] = TLRUCache(
-            maxsize, ttu=lambda _key, entry, _now: entry[1], timer=clock
-        )
+        # One-tuples, as `_read_shared` answers: `(None,)` is "no filter", `None` a miss.
+        self._local: LruCache[PredicateKey, tuple[exp.Expr | None]] = LruCache(maxsize, clock=clock)
 
     async def get_or_resolve(
         self, key: PredicateKey, *, expires_at: float, resolve: Callable[[], exp.Expr | None]
@@ -83,13 +81,14 @@ class PredicateCache:
         else:
             predicate = resolve()
             await self._write_shared(key, predicate, ttl)
-        self._local[key] = (predicate, expires_at)
+        self._local.put(key, (predicate,), expires_at=expires_at)
         return predicate
 
     def invalidate_tenant(self, tenant: str) -> None:
         """Drop this replica's entries for ``tenant`` (its registry version changed)."""
-        for key in [key for key in self._local if key.tenant == tenant]:
-            self._local.pop(key, None)
+        for key in self._local:
+            if key.tenant == tenant:
+                self._local.forget(key)
 
     async def _read_shared(self, key: PredicateKey) -> tuple[exp.Expr | None] | None:
         if self._redis is None:

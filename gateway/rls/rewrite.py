@@ -10,10 +10,10 @@ from collections.abc import Callable
 from enum import Enum
 from typing import Protocol
 
-from cachetools import LRUCache
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
+from gateway.lru import LruCache
 from gateway.rls.apply_filters import apply_filters
 from gateway.rls.apply_filters_in_where import apply_filters_in_where
 from gateway.rls.catalog import Catalog
@@ -129,7 +129,7 @@ class RewriteCache:
         if maxsize <= 0:
             raise ValueError("maxsize must be positive")
         self._on_lookup = on_lookup
-        self._entries: LRUCache[tuple[str, FilterMode, str, str], str | RewriteRefused] = LRUCache(maxsize)
+        self._entries: LruCache[tuple[str, FilterMode, str, str], str | RewriteRefused] = LruCache(maxsize)
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -147,7 +147,7 @@ class RewriteCache:
                 entry = rewrite_sql(sql, dialect=dialect, catalog=catalog, mode=mode)
             except RewriteRefused as refusal:
                 entry = refusal
-            self._entries[key] = entry
+            self._entries.put(key, entry)
         if isinstance(entry, RewriteRefused):
             raise RewriteRefused(entry.code, entry.message)
         return entry

@@ -13,8 +13,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import timedelta
 
-from cachetools import TTLCache
-
+from gateway.lru import LruCache
 from gateway.tokens.durations import seconds
 from gateway.tokens.keys import VerificationKey
 
@@ -36,11 +35,10 @@ class KeyRing:
         self._loader = loader
         self._keys: dict[str, VerificationKey] = {}
         self._kids_by_tenant: dict[str, frozenset[str]] = {}
-        # The kids the loader did not know; `in` asks without making a miss recently used, so the oldest
-        # miss is the first forgotten.
-        self._misses: TTLCache[str, None, float] = TTLCache(
-            max_remembered_misses, ttl=seconds(miss_ttl, name="miss_ttl"), timer=clock
-        )
+        self._miss_ttl = seconds(miss_ttl, name="miss_ttl")
+        self._clock = clock
+        # The kids the loader did not know; asking does not refresh a miss, so the oldest is forgotten first.
+        self._misses: LruCache[str, bool] = LruCache(max_remembered_misses, clock=clock)
         self._loading: dict[str, asyncio.Task[VerificationKey | None]] = {}
         self._listeners: list[TenantKeysListener] = []
 
@@ -70,7 +68,7 @@ class KeyRing:
         self._keys.update(new_keys)
         self._kids_by_tenant[tenant_id] = frozenset(new_keys)
         for kid in new_keys:
-            self._misses.pop(kid, None)
+            self._misses.forget(kid)
         self._notify(tenant_id)
 
     def drop_tenant(self, tenant_id: str) -> None:
@@ -84,7 +82,7 @@ class KeyRing:
         for again until `miss_ttl` has passed. Loader errors propagate (the request then fails closed).
         """
         known = self._keys.get(kid)
-        if known is not None or self._loader is None or kid in self._misses:
+        if known is not None or self._loader is None or self._misses.get(kid, refresh=False):
             return known
         task = self._loading.get(kid)
         if task is None:
@@ -97,7 +95,7 @@ class KeyRing:
     async def _load(self, loader: KeyLoader, kid: str) -> VerificationKey | None:
         key = await loader(kid)
         if key is None:
-            self._misses[kid] = None
+            self._misses.put(kid, True, expires_at=self._clock() + self._miss_ttl)
             return None
         if key.kid != kid:
             raise ValueError("the key loader returned a key for another kid")

@@ -88,7 +88,7 @@ class TokenVerifier:
         if revocations.record_ttl < self._max_lifetime + self._leeway:
             raise ValueError("revocation records must live at least max_lifetime + leeway")
         self._clock = clock
-        self._cache = VerifiedTokenCache(cache_size, leeway=self._leeway, clock=clock)
+        self._cache = VerifiedTokenCache(cache_size, clock=clock)
         # A rotation can retire the key a cached token was verified with; a revocation is checked on every
         # hit anyway, but dropping the tenant's entries keeps the cache from holding tokens nobody may use.
         keyring.add_listener(self._cache.purge_tenant)
@@ -103,7 +103,7 @@ class TokenVerifier:
         self._check_tenant_active(claims)
         self._check_not_revoked(claims)
         if cached is None:
-            self._cache[data] = claims
+            self._cache.put(data, claims, expires_at=claims.expires_at + self._leeway)
         return claims
 
     async def verify_refreshing_keys(self, token: str | bytes) -> GuestClaims:

@@ -99,38 +99,39 @@ def verified(replica):
 
 
 def test_cache_evicts_the_least_recently_used_token_when_full(replica, verified):
-    cache = VerifiedTokenCache(2, leeway=0, clock=replica.clock)
+    cache = VerifiedTokenCache(2, clock=replica.clock)
     (first, first_claims), (second, second_claims), (third, third_claims), _ = verified
-    cache[first], cache[second] = first_claims, second_claims
+    for token, claims in [(first, first_claims), (second, second_claims)]:
+        cache.put(token, claims, expires_at=claims.expires_at)
     assert cache.get(first) is first_claims  # first is now the most recently used
-    cache[third] = third_claims
+    cache.put(third, third_claims, expires_at=third_claims.expires_at)
     assert len(cache) == 2
     assert cache.get(second) is None
     assert cache.get(first) is first_claims
     assert cache.get(third) is third_claims
 
 
-def test_cache_entry_expires_at_its_tokens_exp_plus_the_leeway(replica, verified):
-    cache = VerifiedTokenCache(10, leeway=5, clock=replica.clock)
+def test_cache_entry_expires_at_its_deadline(replica, verified):
+    cache = VerifiedTokenCache(10, clock=replica.clock)
     token, claims = verified[0]
-    cache[token] = claims
-    replica.clock.now = claims.expires_at + 4.9
+    cache.put(token, claims, expires_at=replica.clock.now + 100)
+    replica.clock.advance(99.9)
     assert cache.get(token) is claims
-    replica.clock.now = claims.expires_at + 5
+    replica.clock.advance(0.1)
     assert cache.get(token) is None
     assert len(cache) == 0
 
 
 def test_cache_purges_one_tenant_only(replica, verified):
-    cache = VerifiedTokenCache(10, leeway=0, clock=replica.clock)
+    cache = VerifiedTokenCache(10, clock=replica.clock)
     for token, claims in verified:
-        cache[token] = claims
+        cache.put(token, claims, expires_at=claims.expires_at)
     cache.purge_tenant("acme")
     assert [cache.get(token) is not None for token, _ in verified] == [False, False, False, True]
 
 
 def test_cache_of_size_zero_keeps_nothing(replica, verified):
-    cache = VerifiedTokenCache(0, leeway=0, clock=replica.clock)
+    cache = VerifiedTokenCache(0, clock=replica.clock)
     token, claims = verified[0]
-    cache[token] = claims
+    cache.put(token, claims, expires_at=claims.expires_at)
     assert cache.get(token) is None
