@@ -13,7 +13,6 @@ Refusals are not remembered here (the rewrite cache remembers the rewriter's own
 from __future__ import annotations
 
 import json
-from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -23,6 +22,7 @@ from sqlglot import exp
 from gateway.data.chart_sql import chart_query, sql_chart_query
 from gateway.data.result_cache import result_key
 from gateway.data.row_policy import RowPolicies
+from gateway.lru import LruCache
 from gateway.replica.snapshots import TenantSnapshot
 from gateway.rls.catalog import Catalog
 from gateway.rls.filter_spec import FilterSpec
@@ -60,9 +60,8 @@ class QueryPlans:
         """`on_lookup(hit)` is told of every lookup, e.g. to count the hit ratio."""
         self._policies = policies
         self._rewrites = rewrites
-        self._maxsize = maxsize
         self._on_lookup = on_lookup
-        self._plans: OrderedDict[Hashable, Plan] = OrderedDict()
+        self._plans: LruCache[Hashable, Plan] = LruCache(maxsize)
 
     async def chart(
         self,
@@ -165,14 +164,10 @@ class QueryPlans:
         plan = self._plans.get(key)
         if self._on_lookup is not None:
             self._on_lookup(plan is not None)
-        if plan is not None:
-            self._plans.move_to_end(key)
         return plan
 
     def _remember(self, key: Hashable, plan: Plan) -> Plan:
-        self._plans[key] = plan
-        if len(self._plans) > self._maxsize:
-            self._plans.popitem(last=False)
+        self._plans.put(key, plan)
         return plan
 
 

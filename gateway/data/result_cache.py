@@ -14,13 +14,13 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections import OrderedDict
 from typing import Any, Final
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from gateway.http.errors import ApiError
+from gateway.lru import LruCache
 
 _LOCAL_ENTRIES: Final = 1024
 _UNREACHABLE: Final = "the result cache cannot be reached; try again shortly"
@@ -42,15 +42,12 @@ class ResultCache:
     def __init__(self, redis: Redis | None, *, prefix: str) -> None:
         self._redis = redis
         self._prefix = f"{prefix}results:"
-        self._local: OrderedDict[str, tuple[float, str]] = OrderedDict()
+        self._local: LruCache[str, str] = LruCache(_LOCAL_ENTRIES)
 
     async def get(self, key: str) -> str | None:
-        entry = self._local.get(key)
-        if entry is not None:
-            if entry[0] > time.monotonic():
-                self._local.move_to_end(key)
-                return entry[1]
-            del self._local[key]
+        local = self._local.get(key)
+        if local is not None:
+            return local
         if self._redis is None:
             return None
         try:
@@ -63,7 +60,7 @@ class ResultCache:
         if raw is None or ttl_ms <= 0:
             return None
         text = raw.decode() if isinstance(raw, bytes) else str(raw)
-        self._remember(key, text, ttl_ms / 1000)
+        self._local.put(key, text, expires_at=time.monotonic() + ttl_ms / 1000)
         return text
 
     async def put(self, key: str, value: dict[str, Any], *, ttl_seconds: int) -> str:
@@ -76,11 +73,5 @@ class ResultCache:
                 await self._redis.set(self._prefix + key, text, ex=ttl_seconds)
             except RedisError:
                 raise ResultCacheUnavailable(_UNREACHABLE) from None
-        self._remember(key, text, ttl_seconds)
+        self._local.put(key, text, expires_at=time.monotonic() + ttl_seconds)
         return text
-
-    def _remember(self, key: str, text: str, ttl_seconds: float) -> None:
-        self._local[key] = (time.monotonic() + ttl_seconds, text)
-        self._local.move_to_end(key)
-        while len(self._local) > _LOCAL_ENTRIES:
-            self._local.popitem(last=False)

@@ -13,13 +13,13 @@ change a miss everywhere at once; a Redis failure refuses the request.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from typing import Final
 
 from redis.asyncio import Redis
 from sqlglot import exp
 
+from gateway.lru import LruCache
 from gateway.replica.snapshots import TenantSnapshot
 from gateway.rls.cache import PredicateCache, PredicateKey
 from gateway.rls.catalog import Catalog
@@ -78,21 +78,20 @@ class RowPolicies:
         self._redis = redis
         self._prefix = f"{prefix}rls:predicate"
         self._caches: dict[str, PredicateCache] = {}  # per dialect: entries are stored as its SQL
-        # By tenant and token id, with the claims it was computed from.
-        self._fingerprints: OrderedDict[tuple[str, str], tuple[GuestClaims, str]] = OrderedDict()
+        # By tenant and token id, with the claims it was computed from; first in, first out (a lookup
+        # does not refresh an entry).
+        self._fingerprints: LruCache[tuple[str, str], tuple[GuestClaims, str]] = LruCache(_FINGERPRINTS)
 
     def fingerprint(self, claims: GuestClaims) -> str:
         """The hash of the token's rules and user: what its resolved predicates depend on besides the
         registry. Computed once per verified token: the verifier hands out the same claims object for
         a token it has seen, and any other claims (even under a reused token id) are hashed afresh."""
         key = (claims.tenant_id, claims.token_id)
-        known = self._fingerprints.get(key)
+        known = self._fingerprints.get(key, refresh=False)
         if known is not None and known[0] is claims:
             return known[1]
         fingerprint = rules_fingerprint(claims.rls_rules, user_of(claims))
-        self._fingerprints[key] = (claims, fingerprint)
-        if len(self._fingerprints) > _FINGERPRINTS:
-            self._fingerprints.popitem(last=False)
+        self._fingerprints.put(key, (claims, fingerprint))
         return fingerprint
 
     async def predicate(

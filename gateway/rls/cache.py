@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -18,6 +17,7 @@ from redis.exceptions import RedisError
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
+from gateway.lru import LruCache
 from gateway.rls.dialects import dialect_of
 from gateway.rls.errors import ResolutionError
 
@@ -57,9 +57,9 @@ class PredicateCache:
         self._redis = redis
         self._dialect = dialect
         self._prefix = prefix
-        self._maxsize = maxsize
         self._clock = clock
-        self._local: OrderedDict[PredicateKey, tuple[exp.Expr | None, float]] = OrderedDict()
+        # One-tuples, as `_read_shared` answers: `(None,)` is "no filter", `None` a miss.
+        self._local: LruCache[PredicateKey, tuple[exp.Expr | None]] = LruCache(maxsize, clock=clock)
 
     async def get_or_resolve(
         self, key: PredicateKey, *, expires_at: float, resolve: Callable[[], exp.Expr | None]
@@ -69,12 +69,10 @@ class PredicateCache:
         Raises:
             ResolutionError: ``cache_unavailable`` when Redis fails; whatever ``resolve`` raises.
         """
-        now = self._clock()
         local = self._local.get(key)
-        if local is not None and local[1] > now:
-            self._local.move_to_end(key)
+        if local is not None:
             return local[0]
-        ttl = expires_at - now
+        ttl = expires_at - self._clock()
         if ttl <= 0:
             return resolve()
         shared = await self._read_shared(key)
@@ -83,19 +81,14 @@ class PredicateCache:
         else:
             predicate = resolve()
             await self._write_shared(key, predicate, ttl)
-        self._remember(key, predicate, expires_at)
+        self._local.put(key, (predicate,), expires_at=expires_at)
         return predicate
 
     def invalidate_tenant(self, tenant: str) -> None:
         """Drop this replica's entries for ``tenant`` (its registry version changed)."""
-        for key in [key for key in self._local if key.tenant == tenant]:
-            del self._local[key]
-
-    def _remember(self, key: PredicateKey, predicate: exp.Expr | None, expires_at: float) -> None:
-        self._local[key] = (predicate, expires_at)
-        self._local.move_to_end(key)
-        if len(self._local) > self._maxsize:
-            self._local.popitem(last=False)
+        for key in self._local:
+            if key.tenant == tenant:
+                self._local.forget(key)
 
     async def _read_shared(self, key: PredicateKey) -> tuple[exp.Expr | None] | None:
         if self._redis is None:

@@ -6,7 +6,6 @@ predicate-in-WHERE mode is for engines without derived tables and refuses what i
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Callable
 from enum import Enum
 from typing import Protocol
@@ -14,6 +13,7 @@ from typing import Protocol
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
+from gateway.lru import LruCache
 from gateway.rls.apply_filters import apply_filters
 from gateway.rls.apply_filters_in_where import apply_filters_in_where
 from gateway.rls.catalog import Catalog
@@ -128,9 +128,8 @@ class RewriteCache:
         """`on_lookup(hit)` is told of every lookup, e.g. to count the hit ratio."""
         if maxsize <= 0:
             raise ValueError("maxsize must be positive")
-        self._maxsize = maxsize
         self._on_lookup = on_lookup
-        self._entries: OrderedDict[tuple[str, FilterMode, str, str], str | RewriteRefused] = OrderedDict()
+        self._entries: LruCache[tuple[str, FilterMode, str, str], str | RewriteRefused] = LruCache(maxsize)
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -148,11 +147,7 @@ class RewriteCache:
                 entry = rewrite_sql(sql, dialect=dialect, catalog=catalog, mode=mode)
             except RewriteRefused as refusal:
                 entry = refusal
-            self._entries[key] = entry
-            if len(self._entries) > self._maxsize:
-                self._entries.popitem(last=False)
-        else:
-            self._entries.move_to_end(key)
+            self._entries.put(key, entry)
         if isinstance(entry, RewriteRefused):
             raise RewriteRefused(entry.code, entry.message)
         return entry

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import timedelta
 
+from gateway.lru import LruCache
 from gateway.tokens.durations import seconds
 from gateway.tokens.keys import VerificationKey
 
@@ -33,12 +33,12 @@ class KeyRing:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._loader = loader
-        self._miss_ttl = seconds(miss_ttl, name="miss_ttl")
-        self._max_remembered_misses = max_remembered_misses
-        self._clock = clock
         self._keys: dict[str, VerificationKey] = {}
         self._kids_by_tenant: dict[str, frozenset[str]] = {}
-        self._misses: OrderedDict[str, float] = OrderedDict()  # kid -> monotonic time the miss is forgotten
+        self._miss_ttl = seconds(miss_ttl, name="miss_ttl")
+        self._clock = clock
+        # The kids the loader did not know; asking does not refresh a miss, so the oldest is forgotten first.
+        self._misses: LruCache[str, bool] = LruCache(max_remembered_misses, clock=clock)
         self._loading: dict[str, asyncio.Task[VerificationKey | None]] = {}
         self._listeners: list[TenantKeysListener] = []
 
@@ -68,7 +68,7 @@ class KeyRing:
         self._keys.update(new_keys)
         self._kids_by_tenant[tenant_id] = frozenset(new_keys)
         for kid in new_keys:
-            self._misses.pop(kid, None)
+            self._misses.forget(kid)
         self._notify(tenant_id)
 
     def drop_tenant(self, tenant_id: str) -> None:
@@ -82,7 +82,7 @@ class KeyRing:
         for again until `miss_ttl` has passed. Loader errors propagate (the request then fails closed).
         """
         known = self._keys.get(kid)
-        if known is not None or self._loader is None or self._recently_missed(kid):
+        if known is not None or self._loader is None or self._misses.get(kid, refresh=False):
             return known
         task = self._loading.get(kid)
         if task is None:
@@ -95,7 +95,7 @@ class KeyRing:
     async def _load(self, loader: KeyLoader, kid: str) -> VerificationKey | None:
         key = await loader(kid)
         if key is None:
-            self._remember_miss(kid)
+            self._misses.put(kid, True, expires_at=self._clock() + self._miss_ttl)
             return None
         if key.kid != kid:
             raise ValueError("the key loader returned a key for another kid")
@@ -103,21 +103,6 @@ class KeyRing:
         self._keys[kid] = key
         self._kids_by_tenant[key.tenant_id] = owner_kids | {kid}
         return key
-
-    def _recently_missed(self, kid: str) -> bool:
-        forget_at = self._misses.get(kid)
-        if forget_at is None:
-            return False
-        if self._clock() < forget_at:
-            return True
-        del self._misses[kid]
-        return False
-
-    def _remember_miss(self, kid: str) -> None:
-        self._misses[kid] = self._clock() + self._miss_ttl
-        self._misses.move_to_end(kid)
-        while len(self._misses) > self._max_remembered_misses:
-            self._misses.popitem(last=False)
 
     def _remove_tenant(self, tenant_id: str) -> None:
         for kid in self._kids_by_tenant.pop(tenant_id, ()):

@@ -88,7 +88,7 @@ class TokenVerifier:
         if revocations.record_ttl < self._max_lifetime + self._leeway:
             raise ValueError("revocation records must live at least max_lifetime + leeway")
         self._clock = clock
-        self._cache = VerifiedTokenCache(cache_size)
+        self._cache = VerifiedTokenCache(cache_size, clock=clock)
         # A rotation can retire the key a cached token was verified with; a revocation is checked on every
         # hit anyway, but dropping the tenant's entries keeps the cache from holding tokens nobody may use.
         keyring.add_listener(self._cache.purge_tenant)
@@ -97,14 +97,13 @@ class TokenVerifier:
     def verify(self, token: str | bytes) -> GuestClaims:
         """The token's claims if every check passes; otherwise the `TokenError` of the first that fails."""
         data = self._check_size(token)
-        now = self._clock()
-        cached = self._cache.get(data, now)
-        claims = cached if cached is not None else self._check_signed_token(data, now)
+        cached = self._cache.get(data)
+        claims = cached if cached is not None else self._check_signed_token(data, self._clock())
         # What can change during a token's life is checked on every call, cached or not.
         self._check_tenant_active(claims)
         self._check_not_revoked(claims)
         if cached is None:
-            self._cache.put(data, claims, valid_until=claims.expires_at + self._leeway)
+            self._cache.put(data, claims, expires_at=claims.expires_at + self._leeway)
         return claims
 
     async def verify_refreshing_keys(self, token: str | bytes) -> GuestClaims:

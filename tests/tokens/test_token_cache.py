@@ -98,38 +98,40 @@ def verified(replica):
     return [(token.encode(), replica.verifier.verify(token)) for token in tokens]
 
 
-def test_cache_evicts_the_least_recently_used_token_when_full(verified):
-    cache = VerifiedTokenCache(max_entries=2)
+def test_cache_evicts_the_least_recently_used_token_when_full(replica, verified):
+    cache = VerifiedTokenCache(2, clock=replica.clock)
     (first, first_claims), (second, second_claims), (third, third_claims), _ = verified
     for token, claims in [(first, first_claims), (second, second_claims)]:
-        cache.put(token, claims, valid_until=claims.expires_at)
-    assert cache.get(first, now=0) is first_claims  # first is now the most recently used
-    cache.put(third, third_claims, valid_until=third_claims.expires_at)
+        cache.put(token, claims, expires_at=claims.expires_at)
+    assert cache.get(first) is first_claims  # first is now the most recently used
+    cache.put(third, third_claims, expires_at=third_claims.expires_at)
     assert len(cache) == 2
-    assert cache.get(second, now=0) is None
-    assert cache.get(first, now=0) is first_claims
-    assert cache.get(third, now=0) is third_claims
+    assert cache.get(second) is None
+    assert cache.get(first) is first_claims
+    assert cache.get(third) is third_claims
 
 
-def test_cache_entry_expires_at_its_deadline(verified):
-    cache = VerifiedTokenCache(max_entries=10)
+def test_cache_entry_expires_at_its_deadline(replica, verified):
+    cache = VerifiedTokenCache(10, clock=replica.clock)
     token, claims = verified[0]
-    cache.put(token, claims, valid_until=100.0)
-    assert cache.get(token, now=99.9) is claims
-    assert cache.get(token, now=100.0) is None
+    cache.put(token, claims, expires_at=replica.clock.now + 100)
+    replica.clock.advance(99.9)
+    assert cache.get(token) is claims
+    replica.clock.advance(0.1)
+    assert cache.get(token) is None
     assert len(cache) == 0
 
 
-def test_cache_purges_one_tenant_only(verified):
-    cache = VerifiedTokenCache(max_entries=10)
+def test_cache_purges_one_tenant_only(replica, verified):
+    cache = VerifiedTokenCache(10, clock=replica.clock)
     for token, claims in verified:
-        cache.put(token, claims, valid_until=claims.expires_at)
+        cache.put(token, claims, expires_at=claims.expires_at)
     cache.purge_tenant("acme")
-    assert [cache.get(token, now=0) is not None for token, _ in verified] == [False, False, False, True]
+    assert [cache.get(token) is not None for token, _ in verified] == [False, False, False, True]
 
 
-def test_cache_of_size_zero_keeps_nothing(verified):
-    cache = VerifiedTokenCache(max_entries=0)
+def test_cache_of_size_zero_keeps_nothing(replica, verified):
+    cache = VerifiedTokenCache(0, clock=replica.clock)
     token, claims = verified[0]
-    cache.put(token, claims, valid_until=claims.expires_at)
-    assert cache.get(token, now=0) is None
+    cache.put(token, claims, expires_at=claims.expires_at)
+    assert cache.get(token) is None
