@@ -156,7 +156,9 @@ async def planned_sql(config: Config, token: str, chart_id: int) -> str:
     """The rewritten SQL the gateway runs for the chart, planned by its own modules in this process."""
     engine = create_engine(config.database_url, timeout_seconds=config.database_timeout_seconds)
     try:
-        store = RegistryStore(session_factory(engine), SecretBox(config.effective_secret_key().reveal()))
+        store = RegistryStore(
+            session_factory(engine), SecretBox(config.effective_secret_key().get_secret_value())
+        )
         # The gateway verified this token; here only its rules and user matter.
         claims = GuestClaims.from_payload(jwt.decode(token, options={"verify_signature": False}))
         snapshot = await TenantSnapshots(store).active(claims.tenant_id)

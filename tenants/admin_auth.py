@@ -10,16 +10,16 @@ from __future__ import annotations
 import hashlib
 import hmac
 
+from pydantic import SecretStr
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from gateway.config import Secret
 from gateway.http.errors import error_response
 
 
 class AdminAuthMiddleware:
-    def __init__(self, app: ASGIApp, *, token: Secret) -> None:
+    def __init__(self, app: ASGIApp, *, token: SecretStr) -> None:
         self.app = app
-        self._digest = hashlib.sha256(token.reveal().encode()).digest()
+        self._digest = hashlib.sha256(token.get_secret_value().encode()).digest()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or self._authorised(scope):

@@ -9,12 +9,12 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
+from pydantic import SecretStr
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from gateway.config import Secret
 from gateway.http.bodies import read_json, validate
 from gateway.http.errors import ApiError
 from tenants.admin_auth import AdminAuthMiddleware
@@ -164,7 +164,7 @@ def item_action_endpoint(action: ItemAction, *, max_bytes: int) -> Endpoint:
     return endpoint
 
 
-def routes(registry: Registry, *, max_bytes: int, admin_token: Secret) -> list[Route]:
+def routes(registry: Registry, *, max_bytes: int, admin_token: SecretStr) -> list[Route]:
     """Every onboarding route, each behind the admin token."""
     admin = [Middleware(AdminAuthMiddleware, token=admin_token)]
     found = [

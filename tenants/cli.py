@@ -73,7 +73,9 @@ async def _run(args: argparse.Namespace, config: Config) -> Any:
     try:
         await migrate(engine)
         bus = configured_bus(config, redis)
-        registry = Registry(session_factory(engine), SecretBox(config.effective_secret_key().reveal()), bus)
+        registry = Registry(
+            session_factory(engine), SecretBox(config.effective_secret_key().get_secret_value()), bus
+        )
         if args.tenants_command == "create":
             fields = {"slug": args.slug, "name": args.name, "origins": args.origin}
             if args.dialect:

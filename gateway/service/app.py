@@ -161,7 +161,7 @@ def _embed_sessions(run: Runtime) -> EmbedSessions:
     )
     sessions = EmbedSessions(
         store,
-        secret_key=config.effective_secret_key().reveal(),
+        secret_key=config.effective_secret_key().get_secret_value(),
         ticket_seconds=config.session_ticket_seconds,
         idle_seconds=config.session_idle_seconds,
         max_seconds=config.session_max_seconds,

@@ -17,9 +17,8 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Final
 
-from gateway.config import Config, ConfigError
-
 if TYPE_CHECKING:
+    from gateway.config import Config
     from gateway.service.demo.onboarding import DemoTenantAccess
 
 # name: (help, the module whose `configure_parser(parser)` and `run(args)` make the command)
@@ -56,6 +55,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     command = next((word for word in argv if not word.startswith("-")), None)
     args = build_parser(command).parse_args(argv)
+    # Not at the top: loading the settings (pydantic-settings) would more than double what `--help` takes.
+    from gateway.config import ConfigError
+
     try:
         if args.command == "serve":
             return serve(args.host, args.port, args.workers)
@@ -73,6 +75,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def serve(host: str, port: int, workers: int) -> int:
+    from gateway.config import Config, ConfigError
     from gateway.service import serving
     from gateway.service.demo.onboarding import prepare_demo
 

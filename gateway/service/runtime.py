@@ -16,13 +16,14 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Final
 
+from pydantic import SecretStr
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 
 from gateway.bus.events import EventBus
 from gateway.bus.redis_streams import RedisStreamsBus, configured_bus
-from gateway.config import Config, Secret
+from gateway.config import Config
 from gateway.edge.access_log import AccessLog
 from gateway.events.audit_trail import AuditTrail
 from gateway.events.webhooks.worker import WebhookWorker, webhook_worker
@@ -53,7 +54,7 @@ class Runtime:
     """The registry, Redis, the event bus and what this replica keeps in step through it."""
 
     config: Config
-    admin_token: Secret
+    admin_token: SecretStr
     metrics: Metrics
     engine: AsyncEngine
     store: RegistryStore
@@ -73,7 +74,7 @@ class Runtime:
     @classmethod
     def open(cls, config: Config) -> Runtime:
         metrics = Metrics()
-        box = SecretBox(config.effective_secret_key().reveal())
+        box = SecretBox(config.effective_secret_key().get_secret_value())
         engine = create_engine(config.database_url, timeout_seconds=config.database_timeout_seconds)
         sessions = session_factory(engine)
         store = RegistryStore(sessions, box)
@@ -141,12 +142,12 @@ class Runtime:
             await _closed_within("registry", self.engine.dispose())
 
 
-def _admin_token(config: Config) -> Secret:
+def _admin_token(config: Config) -> SecretStr:
     if config.admin_token is not None:
         return config.admin_token
     # Development only (production refuses to start without one): random per process, never a default.
     logger.warning("GATEWAY_ADMIN_TOKEN is not set; the onboarding API uses a random token for this process")
-    return Secret(secrets.token_urlsafe(32))
+    return SecretStr(secrets.token_urlsafe(32))
 
 
 def _redis(config: Config) -> Redis | None:

@@ -22,40 +22,37 @@ from __future__ import annotations
 import contextlib
 import copy
 import logging
-import os
 import signal
 import socket
 import sys
 import threading
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass
 from types import FrameType
 
 import uvicorn
+from pydantic import Field
 from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors import Multiprocess
 from uvicorn.supervisors.multiprocess import Process
 
-from gateway.config import env_number
+from gateway.config import EnvSettings, Seconds, SecondsOrZero
 from gateway.service.health import DRAINING
 from gateway.telemetry.logs import LOG_CONFIG
 
 logger = logging.getLogger("gateway.service.serving")
 
 
-@dataclass(frozen=True, slots=True)
-class ShutdownSettings:
-    drain_seconds: float = 5.0
-    timeout_seconds: float = 25.0
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> ShutdownSettings:
-        env = os.environ if environ is None else environ
-        return cls(
-            drain_seconds=env_number(env, "GATEWAY_SHUTDOWN_DRAIN_SECONDS", 5.0, allow_zero=True),
-            timeout_seconds=env_number(env, "GATEWAY_SHUTDOWN_TIMEOUT_SECONDS", 25.0),
-        )
+class ShutdownSettings(EnvSettings):
+    drain_seconds: SecondsOrZero = Field(
+        5.0,
+        validation_alias="GATEWAY_SHUTDOWN_DRAIN_SECONDS",
+        description="after SIGTERM, answer /readyz with 503 while still serving; 0: no drain",
+    )
+    timeout_seconds: Seconds = Field(
+        25.0,
+        validation_alias="GATEWAY_SHUTDOWN_TIMEOUT_SECONDS",
+        description="then, the longest wait for requests in flight",
+    )
 
 
 def uvicorn_config(*, host: str, port: int, workers: int, shutdown: ShutdownSettings) -> uvicorn.Config:

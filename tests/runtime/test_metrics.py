@@ -8,7 +8,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from gateway.config import Config, Secret
+from gateway.config import Config
 from gateway.service.app import create_app
 from tests.runtime.conftest import StartGateway
 from tests.support.guests import assert_refused, default_body
@@ -90,7 +90,9 @@ def test_series_after_a_few_requests(start_gateway: StartGateway) -> None:
 
 @pytest.mark.anyio
 async def test_apps_in_one_process_keep_separate_registries(tmp_path: Path) -> None:
-    config = Config(database_url=f"sqlite+aiosqlite:///{tmp_path / 'r.db'}", secret_key=Secret(SECRET_KEY))
+    config = Config.from_env(
+        {"GATEWAY_DATABASE_URL": f"sqlite:///{tmp_path / 'r.db'}", "GATEWAY_SECRET_KEY": SECRET_KEY}
+    )
     first, second = create_app(config), create_app(config)  # a shared registry would refuse the second
     async with (
         httpx.AsyncClient(transport=httpx.ASGITransport(first), base_url="http://gw") as to_first,

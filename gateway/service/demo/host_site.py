@@ -23,13 +23,13 @@ from typing import Annotated, Any, Final, Literal
 
 import aiohttp
 import uvicorn
-from pydantic import StringConstraints
+from pydantic import SecretStr, StringConstraints
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from gateway.config import Config, Secret
+from gateway.config import Config
 from gateway.embed.page import script_json
 from gateway.http.bodies import StrictModel, read_json, validate
 from gateway.http.errors import EXCEPTION_HANDLERS, ApiError
@@ -181,7 +181,7 @@ def run_demo(*, host: str, port: int, host_port: int, token_ttl: int | None) -> 
     admin_token = None
     if config.admin_token is None:
         admin_token = secrets.token_urlsafe(32)
-        config = dataclasses.replace(config, admin_token=Secret(admin_token))
+        config = config.model_copy(update={"admin_token": SecretStr(admin_token)})
     gateway_url = f"http://{host}:{port}"
     host_origin = f"http://localhost:{host_port}"
     tenants = asyncio.run(prepare_demo(config, origins=[host_origin]))

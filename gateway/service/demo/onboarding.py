@@ -50,7 +50,9 @@ async def prepare_demo(
     try:
         await migrate(engine)
         registry = Registry(
-            session_factory(engine), SecretBox(config.effective_secret_key().reveal()), InProcessBus()
+            session_factory(engine),
+            SecretBox(config.effective_secret_key().get_secret_value()),
+            InProcessBus(),
         )
         if only_into_empty_registry:
             page = await registry.list(TENANTS, None, limit=1, cursor=None)
