@@ -8,15 +8,14 @@ tenant status), and is bound to its `jti`: revoking the token destroys its sessi
 
 A session ends after `idle_seconds` without use, after `max_seconds` in all, when its token expires,
 on logout, or when a new ticket is redeemed in its place. The cookie holds only the session id and
-its HMAC under a key derived from GATEWAY_SECRET_KEY, so a forged or altered cookie is refused
-before any lookup. Sessions live in Redis when it is configured (shared by every replica), in
-process memory otherwise.
+its signature (HMAC-SHA256 under a key derived from GATEWAY_SECRET_KEY for this one purpose), so a
+forged or altered cookie is refused before any lookup. Sessions live in Redis when it is configured
+(shared by every replica), in process memory otherwise.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import hashlib
 import hmac
 import logging
@@ -30,8 +29,7 @@ from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Final
 
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from itsdangerous import Signer
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
@@ -49,7 +47,8 @@ _SLOT: Final = re.compile(r"[A-Za-z0-9_-]{1,64}")
 # `__Host-` requires Secure, Path=/ and no Domain; Partitioned keeps the cookie to the embedding site
 # (CHIPS), which is what lets a third-party iframe keep it while third-party cookies are blocked.
 COOKIE_ATTRIBUTES: Final = "Path=/; Secure; HttpOnly; SameSite=None; Partitioned"
-_HKDF_INFO: Final = b"embed-gateway session cookie signing v1"
+# Derives the cookie signing key from GATEWAY_SECRET_KEY: a key of its own for this one purpose.
+_SIGNING_SALT: Final = "embed-gateway session cookie"
 
 logger = logging.getLogger("gateway.guest.sessions")
 
@@ -272,8 +271,8 @@ class EmbedSessions:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._store = store
-        self._signing_key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_HKDF_INFO).derive(
-            secret_key.encode()
+        self._signer = Signer(
+            secret_key, salt=_SIGNING_SALT, key_derivation="hmac", digest_method=hashlib.sha256
         )
         self._ticket_seconds = ticket_seconds
         self._idle_seconds = idle_seconds
@@ -306,7 +305,7 @@ class EmbedSessions:
             last_used_at=now,
         )
         await self._store.create(session, idle_seconds=self._idle_seconds)
-        return session, self._sign(session.id)
+        return session, self._signer.sign(session.id).decode("ascii")
 
     async def resume(self, cookie: str) -> Session | None:
         """The live session a cookie names, its use recorded; None when forged, unknown or ended."""
@@ -348,18 +347,12 @@ class EmbedSessions:
             # Not a hole: the next use of such a session verifies the revoked token and deletes it.
             logger.warning("could not delete the sessions of a revoked token", exc_info=True)
 
-    def _sign(self, session_id: str) -> str:
-        return f"{session_id}.{self._mac(session_id)}"
-
     def _verified_id(self, cookie: str) -> str | None:
-        session_id, _, mac = cookie.partition(".")
-        if not session_id or not hmac.compare_digest(mac.encode(), self._mac(session_id).encode()):
-            return None
-        return session_id
-
-    def _mac(self, session_id: str) -> str:
-        digest = hmac.new(self._signing_key, session_id.encode(), hashlib.sha256).digest()
-        return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+        # Not `Signer.unsign`: it also takes other spellings of a signature (padded, with characters
+        # it skips, or other values of the unused low bits of its last character). Only the cookie
+        # exactly as issued names a session.
+        session_id = cookie.partition(".")[0]
+        return session_id if hmac.compare_digest(self._signer.sign(session_id), cookie.encode()) else None
 
 
 def _ended(session: Session, now: float, idle_seconds: float) -> bool:

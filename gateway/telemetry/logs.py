@@ -109,5 +109,8 @@ LOG_CONFIG: Final[dict[str, Any]] = {
         "uvicorn.access": {"handlers": [], "propagate": False},
         # One line per alembic plugin in every process that loads alembic: noise.
         "alembic.runtime.plugins": {"level": "WARNING"},
+        # stamina logs each retry it schedules with its cause in `extra`, which the lines leave out; the
+        # code that retries logs the failure itself.
+        "stamina": {"level": "ERROR"},
     },
 }

@@ -25,7 +25,7 @@ from tests.dataplane.conftest import (
     norm_rows,
 )
 from tests.support.guests import Servers, drop_redis_prefix, redis_prefix
-from tests.support.services import REDIS_URL, PostgresDatabases
+from tests.support.services import REDIS_URL, PostgresDatabases, ThrowAwayRedis
 
 __all__ = ["duckdb_engine"]  # the session's DuckDB demo warehouse (a fixture, re-exported here)
 
@@ -39,6 +39,14 @@ def prefix() -> Iterator[str]:
     chosen = redis_prefix()
     yield chosen
     drop_redis_prefix(chosen)
+
+
+@pytest.fixture
+def own_redis() -> Iterator[ThrowAwayRedis]:
+    """A Redis of the test's own, to stop and start (empty again) while the gateway runs."""
+    server = ThrowAwayRedis()
+    yield server
+    server.stop()
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any, NamedTuple
 
 import pytest
@@ -38,13 +38,6 @@ class CountedBus(RedisStreamsBus):
     async def publish_many(self, stream: Stream, events: Sequence[Event]) -> None:
         self.round_trips += 1
         await super().publish_many(stream, events)
-
-
-@pytest.fixture
-def own_redis() -> Iterator[ThrowAwayRedis]:
-    server = ThrowAwayRedis()
-    yield server
-    server.stop()
 
 
 def event(n: int) -> Event:

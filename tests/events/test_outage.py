@@ -18,24 +18,15 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
-import pytest
 
 from tests.dataplane.conftest import CHART_DATA, DataGateway, Engine, refused, rows_of
 from tests.events.conftest import expected_revenue, revenue_request, start_trio
 from tests.support.guests import Servers, redis_prefix
 from tests.support.services import PostgresDatabases, ThrowAwayRedis
-
-
-@pytest.fixture
-def own_redis() -> Iterator[ThrowAwayRedis]:
-    server = ThrowAwayRedis()
-    yield server
-    server.stop()
 
 
 @dataclass(frozen=True)

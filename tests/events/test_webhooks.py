@@ -8,6 +8,7 @@ them: by minting guest tokens. The shared gateway allows private targets (the re
 from __future__ import annotations
 
 import json
+import signal
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,8 +18,8 @@ import pytest
 import redis
 
 from tests.events.webhook_receivers import Receiver, readme_verifier
-from tests.support.guests import Gateway, Servers, Tenant, claims_of
-from tests.support.services import REDIS_URL
+from tests.support.guests import Gateway, Servers, Tenant, claims_of, default_body
+from tests.support.services import REDIS_URL, ThrowAwayRedis
 
 FAST_RETRIES = {
     "GATEWAY_WEBHOOK_ALLOW_PRIVATE": "1",
@@ -27,6 +28,7 @@ FAST_RETRIES = {
     "GATEWAY_WEBHOOK_CLAIM_IDLE_SECONDS": "1",
 }
 EVENT_FIELDS = {"id", "type", "tenant", "time", "version", "payload"}
+UNREACHABLE = "webhook worker: audit stream or registry unreachable"
 
 verify_webhook = readme_verifier()
 
@@ -246,3 +248,29 @@ def test_a_replica_killed_before_acknowledging_does_not_post_a_delivered_event_a
         assert len(delivered.requests) == 1, "the delivered event was not POSTed again"
         ids = {r.headers["X-Gateway-Event-Id"] for r in delivered.requests + in_flight.requests}
         assert len(ids) == 1
+
+
+def test_deliveries_go_on_once_redis_is_back(servers: Servers, own_redis: ThrowAwayRedis) -> None:
+    """While Redis is down the worker's reads fail, each failure logged; once Redis is back (empty) the
+    same worker delivers the next event, with no restart; and it still stops when the gateway does."""
+    gw = servers.start(redis_url=own_redis.url, **FAST_RETRIES)
+    tenant = gw.onboard()
+    with Receiver() as receiver:
+        register(gw, tenant, receiver.url, ["token.minted"])
+        gw.mint(tenant)
+        assert len(receiver.wait_for(1)) == 1
+
+        own_redis.stop()
+        assert until(lambda: gw.process.output().count(UNREACHABLE) >= 3, within=10)
+        own_redis.start()
+
+        # The gateway refuses to mint until it has resynchronised with the emptied Redis.
+        access = gw.access_token(tenant.app)
+        assert until(lambda: gw.mint_response(access, default_body(tenant)).status_code == 200)
+        assert len(receiver.wait_for(2)) == 2
+
+    # Stopped while it waits on a blocking read of the stream, the worker stops, and the process with it.
+    assert gw.process.process is not None
+    gw.process.process.send_signal(signal.SIGTERM)
+    gw.process.process.wait(timeout=10)
+    assert "Application shutdown complete." in gw.process.output()

@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import secrets
+import string
 import time
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 import redis
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from tests.dataplane.conftest import DataTenant, Engine, data_of
 from tests.hardening.conftest import LOGOUT, SESSION_COOKIE, HardenedGateway
 from tests.support.guests import Servers, assert_api_error, claims_of
-from tests.support.services import REDIS_URL
+from tests.support.services import REDIS_URL, SECRET_KEY
 
 CHART_DATA = "/api/v1/chart/data"
+BASE64URL = string.ascii_uppercase + string.ascii_lowercase + string.digits + "-_"
 
 
 @pytest.fixture(scope="module")
@@ -170,9 +178,53 @@ def test_forged_and_tampered_cookies_are_refused(gw: HardenedGateway, tenants: A
     cookie, csrf = gw.session_for(gw.guest(tenant))
     session_id, _, mac = cookie.partition(".")
     flipped = mac[:-1] + ("A" if mac[-1] != "A" else "B")
-    for forged in (session_id, f"{session_id}.{flipped}", f"{session_id[:-1]}x.{mac}", "x.y", "."):
+    # The same 256 bits spelled otherwise: the last character's two low bits are not part of them.
+    respelled = mac[:-1] + BASE64URL[BASE64URL.index(mac[-1]) ^ 1]
+    forgeries = (
+        session_id,
+        f"{session_id}.{flipped}",
+        f"{session_id}.{respelled}",
+        f"{session_id}.{mac[:-4]}",
+        f"{session_id}.{mac}=",
+        f"{session_id[:-1]}x.{mac}",
+        f"{session_id}.{mac}.{mac}",
+        "x.y",
+        ".",
+        "",
+    )
+    for forged in forgeries:
         response = gw.with_session("POST", CHART_DATA, forged, csrf=csrf, json=chart_body(tenant))
         assert_api_error(response, 401, "session_invalid")
+    assert gw.with_session("POST", CHART_DATA, cookie, csrf=csrf, json=chart_body(tenant)).status_code == 200
+
+
+def test_a_cookie_signed_under_another_secret_key_is_refused(
+    servers: Servers, gw: HardenedGateway, tenants: Any
+) -> None:
+    tenant, _ = tenants
+    cookie, _ = gw.session_for(gw.guest(tenant))
+    # Same registry, same Redis keys: the session is there to be found, only the signing key differs.
+    rekeyed = servers.start(
+        HardenedGateway,
+        database_url=gw.database_url,
+        prefix=gw.redis_prefix,
+        GATEWAY_SECRET_KEY=secrets.token_urlsafe(48),
+    )
+    assert_api_error(rekeyed.with_session("GET", dashboard_path(tenant), cookie), 401, "session_invalid")
+    assert gw.with_session("GET", dashboard_path(tenant), cookie).status_code == 200
+
+
+def test_a_cookie_signed_the_way_of_earlier_releases_is_refused(gw: HardenedGateway, tenants: Any) -> None:
+    """The signing key is no longer derived by HKDF: such a cookie ends its session (fail closed)."""
+    tenant, _ = tenants
+    cookie, _ = gw.session_for(gw.guest(tenant))
+    session_id = cookie.partition(".")[0]
+    hkdf = HKDF(
+        algorithm=hashes.SHA256(), length=32, salt=None, info=b"embed-gateway session cookie signing v1"
+    )
+    mac = hmac.new(hkdf.derive(SECRET_KEY.encode()), session_id.encode(), hashlib.sha256).digest()
+    earlier = f"{session_id}.{base64.urlsafe_b64encode(mac).rstrip(b'=').decode()}"
+    assert_api_error(gw.with_session("GET", dashboard_path(tenant), earlier), 401, "session_invalid")
 
 
 def test_a_session_is_used_only_by_the_gateways_own_page(gw: HardenedGateway, tenants: Any) -> None:

@@ -18,10 +18,11 @@ import logging
 import os
 import secrets
 import socket
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 from datetime import timedelta
 from typing import Final
 
+import stamina
 from redis.asyncio import Redis
 from redis.typing import EncodableT, FieldT
 
@@ -43,7 +44,22 @@ GROUP: Final = "webhooks"
 MARKER_TTL: Final = timedelta(hours=1)
 # Entries handled at once by one replica; beyond this it stops reading and leaves them to the others.
 MAX_ENTRIES_IN_FLIGHT: Final = 1000
-_MAX_READ_BACKOFF_SECONDS: Final = 5.0
+
+
+def _log_and_retry(error: BaseException) -> bool:
+    # stamina hands this hook whatever ended the attempt, cancellation too: retrying that would keep
+    # a stopped worker running.
+    if not isinstance(error, Exception):
+        return False
+    logger.warning("webhook worker: audit stream or registry unreachable", exc_info=error)
+    return True
+
+
+# Reading never gives up while Redis or the registry is unreachable: it backs off from 0.1 s, doubling
+# with jitter up to 5 s.
+_until_it_succeeds: Final = stamina.AsyncRetryingCaller(
+    attempts=None, timeout=None, wait_initial=0.1, wait_max=5.0
+).on(_log_and_retry)
 
 
 def dead_letter_key(prefix: str) -> str:
@@ -125,24 +141,12 @@ class WebhookWorker:
         await self._sender.aclose()
 
     async def _run(self) -> None:
-        await self._retrying(self._group.ensure)
+        await _until_it_succeeds(self._group.ensure)
         while True:
             if len(self._entries) >= MAX_ENTRIES_IN_FLIGHT:
                 await asyncio.wait(self._entries.values(), return_when=asyncio.FIRST_COMPLETED)
                 continue
-            await self._retrying(self._take_entries)
-
-    async def _retrying(self, step: Callable[[], Awaitable[None]]) -> None:
-        """Run `step` until it succeeds, backing off while Redis or the registry is unreachable."""
-        backoff = 0.1
-        while True:
-            try:
-                await step()
-                return
-            except Exception:
-                logger.warning("webhook worker: audit stream or registry unreachable", exc_info=True)
-                await asyncio.sleep(backoff)
-                backoff = min(_MAX_READ_BACKOFF_SECONDS, backoff * 2)
+            await _until_it_succeeds(self._take_entries)
 
     async def _take_entries(self) -> None:
         entries = [d for d in await self._group.read() if d.entry_id not in self._entries]
