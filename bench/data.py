@@ -50,6 +50,7 @@ import redis
 
 from gateway.config import Config
 from gateway.data.plans import QueryPlans
+from gateway.data.rewrite_pool import RewritePool
 from gateway.data.row_policy import RowPolicies
 from gateway.replica.snapshots import TenantSnapshots
 from gateway.rls.rewrite import RewriteCache
@@ -162,7 +163,7 @@ async def planned_sql(config: Config, token: str, chart_id: int) -> str:
         # The gateway verified this token; here only its rules and user matter.
         claims = GuestClaims.from_payload(jwt.decode(token, options={"verify_signature": False}))
         snapshot = await TenantSnapshots(store).active(claims.tenant_id)
-        plans = QueryPlans(RowPolicies(None, prefix=""), RewriteCache())
+        plans = QueryPlans(RowPolicies(None, prefix=""), RewritePool(RewriteCache()))
         plan = await plans.chart(snapshot, claims, snapshot.chart(str(chart_id)), [], None)
         return plan.sql
     finally:

@@ -27,7 +27,7 @@ from gateway.guest.auth import GuestAuth
 from gateway.http.bodies import StrictModel, parse_json, read_json, read_json_bytes, validate
 from gateway.http.errors import ApiError
 from gateway.replica.snapshots import TenantSnapshot, TenantSnapshots
-from gateway.rls.errors import ClauseError, RlsError
+from gateway.rls.errors import ClauseError, QueryTooCostly, RlsError
 from gateway.rls.filter_spec import FilterSpec
 from gateway.telemetry.metrics import Metrics
 from gateway.tokens.claims import GuestClaims
@@ -72,6 +72,12 @@ class RowPolicyRefused(ApiError):
 
 
 class BadFilter(ApiError):
+    status = 422
+
+
+class QueryOverBounds(ApiError):
+    """The query (as written, or as a chart and its filters build it) costs more to analyse than allowed."""
+
     status = 422
 
 
@@ -228,7 +234,10 @@ class DataApi:
 
 
 def _refusal(exc: RlsError) -> ApiError:
-    """A rewriter or resolution refusal: 403 with its code; 503 when the filter cache is unreachable."""
+    """A rewriter or resolution refusal: 403 with its code; 422 for a query over the rewriter's bounds;
+    503 when the filter cache is unreachable."""
     if exc.code == "cache_unavailable":
         return FilterCacheUnavailable("resolved filters cannot be read; try again shortly")
+    if isinstance(exc, QueryTooCostly):
+        return QueryOverBounds(exc.message, code=exc.code)
     return RowPolicyRefused(exc.message, code=exc.code)

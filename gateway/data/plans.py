@@ -21,12 +21,12 @@ from sqlglot import exp
 
 from gateway.data.chart_sql import chart_query, sql_chart_query
 from gateway.data.result_cache import result_key
+from gateway.data.rewrite_pool import RewritePool
 from gateway.data.row_policy import RowPolicies
 from gateway.lru import LruCache
 from gateway.replica.snapshots import TenantSnapshot
 from gateway.rls.catalog import Catalog
 from gateway.rls.filter_spec import FilterSpec
-from gateway.rls.rewrite import RewriteCache
 from gateway.tokens.claims import GuestClaims
 from tenants.store import Chart, Dataset
 
@@ -52,7 +52,7 @@ class QueryPlans:
     def __init__(
         self,
         policies: RowPolicies,
-        rewrites: RewriteCache,
+        rewrites: RewritePool,
         *,
         maxsize: int = _PLANS,
         on_lookup: Callable[[bool], None] | None = None,
@@ -94,7 +94,7 @@ class QueryPlans:
         warehouse, dialect = tables[0].warehouse, tables[0].dialect
         catalog = await self._policies.catalog(snapshot, claims, tables, warehouse=warehouse, dialect=dialect)
         audit = {"datasets": sorted(d.name for d in tables)}
-        return self._plan(snapshot, warehouse, dialect, sql, catalog, limit, audit)
+        return await self._plan(snapshot, warehouse, dialect, sql, catalog, limit, audit)
 
     async def _chart_plan(
         self,
@@ -128,9 +128,9 @@ class QueryPlans:
         )
         audit = {"chart": chart.id, "dataset": dataset.name}
         sql = query.sql(dataset.dialect)
-        return self._plan(snapshot, dataset.warehouse, dataset.dialect, sql, catalog, limit, audit)
+        return await self._plan(snapshot, dataset.warehouse, dataset.dialect, sql, catalog, limit, audit)
 
-    def _plan(
+    async def _plan(
         self,
         snapshot: TenantSnapshot,
         warehouse: str,
@@ -140,7 +140,9 @@ class QueryPlans:
         limit: int,
         audit: dict[str, Any],
     ) -> Plan:
-        rewritten = self._rewrites.rewrite_sql(sql, dialect=dialect, catalog=catalog)
+        rewritten = await self._rewrites.rewrite_sql(
+            sql, tenant_id=snapshot.tenant.id, dialect=dialect, catalog=catalog
+        )
         return Plan(
             warehouse=warehouse,
             dialect=dialect,

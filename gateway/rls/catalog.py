@@ -7,8 +7,9 @@ lower case, Snowflake to upper case, DuckDB ignores case ...), so ``ORDERS``, ``
 
 from __future__ import annotations
 
+import functools
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from sqlglot import exp
@@ -33,6 +34,8 @@ class ProtectedTable:
 
     key: TableKey
     predicate: exp.Expr | None
+    predicate_sql: str | None = field(default=None, compare=False)
+    """The predicate as SQL of the catalog's dialect: what the fingerprint hashes and pickling sends."""
 
 
 @dataclass(frozen=True)
@@ -89,8 +92,9 @@ class Catalog:
                     "table_duplicate", f"Table {written!r} is listed twice (under another spelling)"
                 )
             qualified = _qualify_predicate(predicate, table.this, dialect) if predicate is not None else None
-            tables[key] = ProtectedTable(key=key, predicate=qualified)
-            digest.update(f"\0{key}\0{qualified.sql(dialect) if qualified is not None else ''}".encode())
+            text = qualified.sql(dialect) if qualified is not None else None
+            tables[key] = ProtectedTable(key=key, predicate=qualified, predicate_sql=text)
+            digest.update(f"\0{key}\0{text or ''}".encode())
         return cls(
             dialect=dialect,
             default_schema=normalised_schema,
@@ -98,6 +102,28 @@ class Catalog:
             tables=tables,
             fingerprint=digest.hexdigest(),
         )
+
+    def __reduce__(self) -> tuple[Callable[..., Catalog], tuple[object, ...]]:
+        # Pickled with its predicates as SQL text, which crosses to a rewrite worker far faster than
+        # sqlglot trees do; the worker rebuilds each catalog once (``_catalog_from_text``).
+        predicates = tuple((key, table.predicate_sql) for key, table in self.tables.items())
+        args = (self.dialect, self.default_schema, self.default_catalog, predicates, self.fingerprint)
+        return _catalog_from_text, args
+
+
+@functools.lru_cache(maxsize=64)
+def _catalog_from_text(
+    dialect: str,
+    default_schema: str | None,
+    default_catalog: str | None,
+    predicates: tuple[tuple[TableKey, str | None], ...],
+    fingerprint: str,
+) -> Catalog:
+    tables = {
+        key: ProtectedTable(key, _without_positions(_parse_predicate(text, dialect)) if text else None, text)
+        for key, text in predicates
+    }
+    return Catalog(dialect, default_schema, default_catalog, tables, fingerprint)
 
 
 def table_key(
@@ -145,8 +171,18 @@ def _qualify_predicate(predicate: exp.Expr, table_name: exp.Identifier, dialect:
                 "clause_qualified_column", f"Filter column {column.sql(dialect)!r} is qualified"
             )
         column.set("table", table_name.copy())
-    for node in qualified.walk():
+    return _without_positions(qualified)
+
+
+def _parse_predicate(text: str, dialect: str) -> exp.Expr:
+    parsed = dialect_of(dialect).parse(text)[0]
+    assert parsed is not None, "a catalog predicate generated as SQL parses back"
+    return parsed
+
+
+def _without_positions(predicate: exp.Expr) -> exp.Expr:
+    for node in predicate.walk():
         # The parser leaves token positions in each node's meta, and ``copy()`` deep-copies them; the
         # predicate is copied into every read of its table, so dropping them makes that copy ~6x cheaper.
         node._meta = None
-    return qualified
+    return predicate

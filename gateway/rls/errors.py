@@ -23,6 +23,10 @@ class RlsError(Exception):
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.code!r}, {self.message!r})"
 
+    def __reduce__(self) -> tuple[type[RlsError], tuple[str, str]]:
+        # Pickled as its code and message (a refusal comes back from a rewrite worker process).
+        return type(self), (self.code, self.message)
+
 
 class ClauseError(RlsError):
     """A row-level filter clause or typed rule is invalid (found at mint time)."""
@@ -34,6 +38,10 @@ class ResolutionError(RlsError):
 
 class RewriteRefused(RlsError):
     """The rewriter refuses a query it cannot prove safe."""
+
+
+class QueryTooCostly(RewriteRefused):
+    """The query is over a bound on what analysing it may cost (``bounds.QueryBounds``)."""
 
 
 def describe(error: SqlglotError) -> str:

@@ -51,10 +51,15 @@ def qualify(expression: exp.Expr, *, catalog: Catalog, dialect: str) -> exp.Expr
         _check_unique_source_names(scope)
         for table in scope.tables:
             _qualify_table(table, scope, catalog=catalog, dialect=dialect)
-    for scope in scopes:
-        for column in scope.columns:
-            if column.args.get("db") is not None:
-                _requalify_column(column, scope, catalog=catalog, dialect=dialect)
+    # Each column belongs to exactly one scope's index; ``Scope.columns`` would instead look up an ancestor
+    # per column, which costs the tree's depth each time (quadratic on ``x + x + ... + x``).
+    schema_qualified = [column for column in expression.find_all(exp.Column) if column.args.get("db")]
+    if schema_qualified:
+        owner = {column_id: scope for scope in scopes for column_id in scope.column_index}
+        for column in schema_qualified:
+            owning_scope = owner.get(id(column))
+            if owning_scope is not None:
+                _requalify_column(column, owning_scope, catalog=catalog, dialect=dialect)
     for table in expression.find_all(exp.Table):
         if TABLE_META not in table.meta and CTE_META not in table.meta:
             raise RewriteRefused(

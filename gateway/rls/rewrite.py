@@ -16,9 +16,10 @@ from sqlglot.errors import SqlglotError
 from gateway.lru import LruCache
 from gateway.rls.apply_filters import apply_filters
 from gateway.rls.apply_filters_in_where import apply_filters_in_where
+from gateway.rls.bounds import check_text, check_tree
 from gateway.rls.catalog import Catalog
 from gateway.rls.dialects import dialect_of
-from gateway.rls.errors import RewriteRefused, describe
+from gateway.rls.errors import QueryTooCostly, RewriteRefused, describe
 from gateway.rls.qualify import qualify
 from gateway.rls.validate import validate
 
@@ -45,13 +46,14 @@ _PASSES_BY_MODE = {FilterMode.DERIVED_TABLES: PASSES, FilterMode.WHERE: WHERE_PA
 
 
 def parse_query(sql: str, *, dialect: str) -> exp.Expr:
-    """Parse exactly one statement; refuse text that does not parse or holds several statements."""
+    """Parse exactly one statement; refuse text that is too long, does not parse or holds several."""
+    check_text(sql)
     try:
         statements = [statement for statement in dialect_of(dialect).parse(sql) if statement is not None]
     except SqlglotError as error:
         raise RewriteRefused("sql_syntax", f"Query does not parse as {dialect}: {describe(error)}") from None
     except RecursionError:
-        raise RewriteRefused("too_complex", "Query is nested too deeply to analyse") from None
+        raise QueryTooCostly("too_complex", "Query is nested too deeply to analyse") from None
     if len(statements) != 1:
         raise RewriteRefused(
             "multiple_statements", f"Exactly one statement is allowed, got {len(statements)}"
@@ -91,13 +93,14 @@ JOIN public.products AS p ON p.id = orders.product_id'
     if dialect != catalog.dialect:
         raise RewriteRefused("dialect_mismatch", f"Catalog is for {catalog.dialect}, query is {dialect}")
     expression = parse_query(sql, dialect=dialect) if isinstance(sql, str) else sql.copy()
+    check_tree(expression)
     try:
         for rewrite_pass in _PASSES_BY_MODE[mode]:
             expression = rewrite_pass(expression, catalog=catalog, dialect=dialect)
     except SqlglotError as error:  # e.g. scope building on a shape sqlglot cannot analyse
         raise RewriteRefused("unsupported", f"Query cannot be analysed: {describe(error)}") from None
     except RecursionError:
-        raise RewriteRefused("too_complex", "Query is nested too deeply to analyse") from None
+        raise QueryTooCostly("too_complex", "Query is nested too deeply to analyse") from None
     return expression
 
 
@@ -111,7 +114,7 @@ def rewrite_sql(
     try:
         return rewritten.sql(dialect_of(dialect), copy=False, comments=False)
     except RecursionError:
-        raise RewriteRefused("too_complex", "Query is nested too deeply to generate") from None
+        raise QueryTooCostly("too_complex", "Query is nested too deeply to generate") from None
 
 
 class RewriteCache:
@@ -138,16 +141,50 @@ class RewriteCache:
         self, sql: str, *, dialect: str, catalog: Catalog, mode: FilterMode = FilterMode.DERIVED_TABLES
     ) -> str:
         """``rewrite`` then generate, memoised. Raises ``RewriteRefused`` like ``rewrite``."""
+        cached = self.get(sql, dialect=dialect, catalog=catalog, mode=mode)
+        if cached is not None:
+            return cached
+        outcome = rewrite_outcome(sql, dialect=dialect, catalog=catalog, mode=mode)
+        return self.put(sql, outcome, dialect=dialect, catalog=catalog, mode=mode)
+
+    def get(
+        self, sql: str, *, dialect: str, catalog: Catalog, mode: FilterMode = FilterMode.DERIVED_TABLES
+    ) -> str | None:
+        """The remembered rewrite, or ``None``; raises the remembered refusal."""
         key = (dialect, mode, sql, catalog.fingerprint)
         entry = self._entries.get(key)
         if self._on_lookup is not None:
             self._on_lookup(entry is not None)
         if entry is None:
-            try:
-                entry = rewrite_sql(sql, dialect=dialect, catalog=catalog, mode=mode)
-            except RewriteRefused as refusal:
-                entry = refusal
-            self._entries.put(key, entry)
-        if isinstance(entry, RewriteRefused):
-            raise RewriteRefused(entry.code, entry.message)
-        return entry
+            return None
+        return _unwrapped(entry)
+
+    def put(
+        self,
+        sql: str,
+        outcome: str | RewriteRefused,
+        *,
+        dialect: str,
+        catalog: Catalog,
+        mode: FilterMode = FilterMode.DERIVED_TABLES,
+    ) -> str:
+        """Remember what ``rewrite_outcome`` came to, and return it (or raise the refusal)."""
+        self._entries.put((dialect, mode, sql, catalog.fingerprint), outcome)
+        return _unwrapped(outcome)
+
+
+def rewrite_outcome(
+    sql: str, *, dialect: str, catalog: Catalog, mode: FilterMode = FilterMode.DERIVED_TABLES
+) -> str | RewriteRefused:
+    """``rewrite_sql``'s answer, with a refusal returned rather than raised (to be remembered)."""
+    try:
+        return rewrite_sql(sql, dialect=dialect, catalog=catalog, mode=mode)
+    except RewriteRefused as refusal:
+        return refusal
+
+
+def _unwrapped(outcome: str | RewriteRefused) -> str:
+    if isinstance(outcome, RewriteRefused):
+        # A new exception each time: a raised one keeps the traceback of whoever raised it.
+        raise type(outcome)(outcome.code, outcome.message)
+    return outcome

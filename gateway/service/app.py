@@ -45,7 +45,6 @@ from gateway.host_api.mint_api import GuestTokenApi
 from gateway.host_api.oauth import TokenEndpoint
 from gateway.http.errors import EXCEPTION_HANDLERS, ApiError, handle_api_error
 from gateway.http.rate_limit import FixedWindowLimiter
-from gateway.rls.rewrite import RewriteCache
 from gateway.service import health
 from gateway.service.openapi import build_document, data_plane_paths
 from gateway.service.runtime import Runtime
@@ -90,7 +89,7 @@ def create_app(config: Config | None = None) -> Starlette:
         snapshots=run.snapshots,
         plans=QueryPlans(
             RowPolicies(redis, prefix=prefix),
-            RewriteCache(on_lookup=metrics.cache_lookup_counter("rewrite")),
+            run.rewrites,
             on_lookup=metrics.cache_lookup_counter("plan"),
         ),
         results=ResultCache(redis, prefix=prefix),

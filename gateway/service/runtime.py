@@ -24,12 +24,14 @@ from starlette.applications import Starlette
 from gateway.bus.events import EventBus
 from gateway.bus.redis_streams import RedisStreamsBus, configured_bus
 from gateway.config import Config
+from gateway.data.rewrite_pool import RewritePool
 from gateway.edge.access_log import AccessLog
 from gateway.events.audit_trail import AuditTrail
 from gateway.events.webhooks.worker import WebhookWorker, webhook_worker
 from gateway.replica.follower import Replica
 from gateway.replica.keys import TenantKeys
 from gateway.replica.snapshots import TenantSnapshots
+from gateway.rls.rewrite import RewriteCache
 from gateway.service.introspection import warehouse_introspection
 from gateway.telemetry.metrics import Metrics
 from gateway.tokens.revocation import InProcessRevocationStore, RedisRevocationStore, RevocationStore
@@ -63,6 +65,7 @@ class Runtime:
     bus: EventBus
     audit: AuditTrail
     connectors: Connectors
+    rewrites: RewritePool
     revocations: RevocationStore
     keys: TenantKeys
     snapshots: TenantSnapshots
@@ -111,6 +114,7 @@ class Runtime:
             bus=bus,
             audit=AuditTrail(bus, on_dropped=metrics.audit_events_dropped.inc),
             connectors=connectors,
+            rewrites=RewritePool(RewriteCache(on_lookup=metrics.cache_lookup_counter("rewrite"))),
             revocations=revocations,
             keys=keys,
             snapshots=snapshots,
@@ -136,6 +140,7 @@ class Runtime:
                 await _closed_within("webhook deliveries", self.webhooks.stop())
             await _closed_within("event follower", self.follower.stop())
             await _closed_within("warehouse connectors", self.connectors.aclose())
+            self.rewrites.close()
             await _closed_within("event bus", self.bus.aclose())
             if self.redis is not None:
                 await _closed_within("Redis", self.redis.aclose())

@@ -9,8 +9,10 @@ from dataclasses import dataclass
 
 import duckdb
 import psycopg
+import pytest
 
 from gateway.rls.catalog import Catalog
+from gateway.rls.clause import parse_clause
 from gateway.rls.errors import RewriteRefused
 from gateway.rls.rewrite import FilterMode, rewrite_sql
 from tests.rls.schema import RULE_SETS
@@ -36,6 +38,20 @@ class FilteredDuckDB:
 
 
 RULE_SETS_BY_NAME = {rule_set.name: rule_set for rule_set in RULE_SETS}
+
+
+def orders_catalog(dialect: str) -> Catalog:
+    """``orders`` filtered on ``tenant_id = 1``, ``products`` unfiltered, in the dialect's default schema."""
+    schema = "main" if dialect == "duckdb" else "public"
+    predicate = parse_clause("tenant_id = 1", dialect=dialect, columns=None)
+    return Catalog.build({f"{schema}.orders": predicate, f"{schema}.products": None}, dialect=dialect)
+
+
+def refusal_code(sql: str, dialect: str = "postgres", mode: FilterMode = FilterMode.DERIVED_TABLES) -> str:
+    """The code of the rewriter's refusal of ``sql`` over ``orders_catalog`` (fails if it is rewritten)."""
+    with pytest.raises(RewriteRefused) as refusal:
+        rewrite_sql(sql, dialect=dialect, catalog=orders_catalog(dialect), mode=mode)
+    return refusal.value.code
 
 
 @functools.cache

@@ -11,6 +11,7 @@ import pytest
 MODULES_WITH_EXAMPLES = (
     "apply_filters",
     "apply_filters_in_where",
+    "bounds",
     "catalog",
     "clause",
     "qualify",

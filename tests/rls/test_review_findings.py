@@ -5,22 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.rls.catalog import Catalog
-from gateway.rls.clause import parse_clause
-from gateway.rls.errors import RewriteRefused
 from gateway.rls.rewrite import FilterMode, rewrite_sql
-
-
-def catalog(dialect: str) -> Catalog:
-    schema = "main" if dialect == "duckdb" else "public"
-    predicate = parse_clause("tenant_id = 1", dialect=dialect, columns=None)
-    return Catalog.build({f"{schema}.orders": predicate, f"{schema}.products": None}, dialect=dialect)
-
-
-def refused(sql: str, dialect: str = "postgres", mode: FilterMode = FilterMode.DERIVED_TABLES) -> str:
-    with pytest.raises(RewriteRefused) as refusal:
-        rewrite_sql(sql, dialect=dialect, catalog=catalog(dialect), mode=mode)
-    return refusal.value.code
+from tests.rls.helpers import orders_catalog as catalog
+from tests.rls.helpers import refusal_code as refused
 
 
 @pytest.mark.parametrize(
