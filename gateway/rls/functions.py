@@ -19,9 +19,11 @@ from sqlglot import exp
 # AISummarizeAgg (AI services), ToFile (files), Secret (secrets), Encrypt, EncryptRaw, Decrypt, DecryptRaw
 # (keys), GapFill, GenerateDateArray, GenerateTimestampArray (row generators).
 
+# The names are wrapped as paragraphs, not one per line.
+# fmt: off
 _AGGREGATES: frozenset[str] = frozenset(
     {
-        "Agg", "AnyValue", "ApproxDistinct", "ApproximateSimilarity", "ApproxPercentileAccumulate",
+        "AnyValue", "ApproxDistinct", "ApproximateSimilarity", "ApproxPercentileAccumulate",
         "ApproxPercentileCombine", "ApproxPercentileEstimate", "ApproxQuantile", "ApproxQuantiles",
         "ApproxTopK", "ApproxTopKAccumulate", "ApproxTopKCombine", "ApproxTopKEstimate", "ApproxTopSum",
         "ArgMax", "ArgMin", "ArrayAgg", "ArrayConcatAgg", "ArrayUnionAgg", "ArrayUniqueAgg", "Avg", "Corr",
@@ -122,6 +124,7 @@ CLAUSE_FUNCTION_NAMES: frozenset[str] = frozenset(
         "Nullif", "Or", "Round", "Substring", "TimestampTrunc", "Trim", "TryCast", "Upper",
     }
 )
+# fmt: on
 """Names of the classes a row-level filter clause may call: deliberately fewer than a query may."""
 
 
