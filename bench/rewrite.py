@@ -1,7 +1,9 @@
 """Benchmark the row-level-security rewriter: ``python bench/rewrite.py``.
 
 Prints the median microseconds per query over 20 dashboard-like queries for: sqlglot's bare parse and
-generate (the floor), our parse, rewrite passes and generate (cold), and the rewrite LRU (hot).
+generate (the floor), our parse, rewrite passes and generate (cold), and the rewrite LRU (hot). Then a
+size sweep: the shapes a hostile guest sends (long sums, long OR chains, many subqueries, wide selects)
+at 1x, 10x and 100x, cold, beside the floor on the same text, with the growth per 10x (10 is linear).
 """
 
 from __future__ import annotations
@@ -60,6 +62,19 @@ QUERIES = [
     "FROM orders))",
     "SELECT CASE WHEN amount > 250 THEN 'large' ELSE 'small' END AS bucket, count(*) FROM orders GROUP BY 1",
 ]
+
+
+SWEEP = {
+    "sum of columns": lambda n: "SELECT " + " + ".join(["amount"] * n) + " FROM orders",
+    "OR chain": lambda n: "SELECT id FROM orders WHERE " + " OR ".join(f"amount = {i}" for i in range(n)),
+    "wide select": lambda n: "SELECT " + ", ".join(f"amount AS a{i}" for i in range(n)) + " FROM orders",
+    "IN subqueries": lambda n: (
+        "SELECT id FROM orders WHERE "
+        + " AND ".join(f"id IN (SELECT id FROM orders WHERE amount > {i})" for i in range(n))
+    ),
+}
+# 1x is a typical chart's size; 100x is near the rewriter's bounds (gateway.rls.bounds).
+SWEEP_SIZES = {"sum of columns": 30, "OR chain": 15, "wide select": 20, "IN subqueries": 1}
 
 
 def _catalog() -> Catalog:
@@ -139,6 +154,30 @@ def main() -> None:
         f"   {cold / floor:.2f}x floor, {cold / floor_without_copy:.2f}x the no-copy floor (target <= 2x)"
     )
     print(f"  hot:   rewrite LRU hit                       {us['hot']:8.2f}   (target < 5 us)")
+    _size_sweep(catalog)
+
+
+def _best_ms(run: Callable[[], object], rounds: int = 3) -> float:
+    best = float("inf")
+    for _ in range(rounds):
+        start = time.perf_counter()
+        run()
+        best = min(best, (time.perf_counter() - start) * 1e3)
+    return best
+
+
+def _size_sweep(catalog: Catalog) -> None:
+    print("size sweep, cold, best of 3, milliseconds (growth: cold time per 10x the size)")
+    print(f"  {'shape':<16}{'size':>6}{'chars':>8}{'floor':>9}{'cold':>9}{'growth':>8}")
+    for shape, build in SWEEP.items():
+        previous = None
+        for factor in (1, 10, 100):
+            query = build(SWEEP_SIZES[shape] * factor)
+            floor = _best_ms(lambda query=query: sqlglot.parse_one(query, read=DIALECT).sql(DIALECT))
+            cold = _best_ms(lambda query=query: rewrite_sql(query, dialect=DIALECT, catalog=catalog))
+            growth = f"{cold / previous:7.1f}x" if previous else ""
+            print(f"  {shape:<16}{factor:>5}x{len(query):>8}{floor:>9.2f}{cold:>9.2f}{growth:>8}")
+            previous = cold
 
 
 if __name__ == "__main__":

@@ -4,8 +4,8 @@ The passes are near-linear in the size of the tree, but sqlglot's scopes cost mo
 node, and a guest chooses the query: without a ceiling one request could hold the event loop for seconds
 and stall every tenant. So the text is measured before it is parsed and the tree before any pass runs;
 a query over a bound is refused with a code naming the bound. The defaults keep the worst cold rewrite
-near 0.1 s on one core (``bench/rewrite.py``'s size sweep) while staying far above what charts and
-hand-written analytics produce.
+near a quarter of a second on one core (an IN list of 10,000 values; ``bench/rewrite.py``'s size sweep
+shows the growth) while staying far above what charts and hand-written analytics produce.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from gateway.rls.errors import QueryTooCostly
 class QueryBounds:
     max_chars: int = 64 * 1024
     """Characters of SQL text (parsing is linear in it)."""
-    max_nodes: int = 20_000
+    max_nodes: int = 10_000
     """Nodes of the parsed tree: every pass visits each of them."""
     max_depth: int = 200
     """Nesting of the tree; a run of one associative operator (``a OR b OR c``, ``x + y + z``) counts once,

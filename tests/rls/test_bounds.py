@@ -35,7 +35,7 @@ def test_text_over_the_length_bound_is_refused_before_parsing() -> None:
 
 
 def test_a_tree_over_the_node_bound_is_refused() -> None:
-    sql = sum_of(15_000)  # 30,001 nodes in 45 KB: under the length bound
+    sql = sum_of(6_000)  # 12,001 nodes in 18 KB: under the length bound
     assert len(sql) < DEFAULT_BOUNDS.max_chars
     assert refusal_code(sql) == "query_too_large"
 
@@ -50,8 +50,8 @@ def test_subqueries_over_the_select_bound_are_refused() -> None:
 
 @pytest.mark.parametrize(
     "sql",
-    [sum_of(6_000), or_chain(2_000), nested_in(50), nested_calls(50)],
-    ids=["sum-of-6000-columns", "or-of-2000-terms", "50-subqueries", "50-nested-calls"],
+    [sum_of(3_000), or_chain(1_500), nested_in(50), nested_calls(50)],
+    ids=["sum-of-3000-columns", "or-of-1500-terms", "50-subqueries", "50-nested-calls"],
 )
 def test_large_queries_within_the_bounds_are_filtered(sql: str) -> None:
     rewritten = rewrite_sql(sql, dialect="postgres", catalog=orders_catalog("postgres"))
