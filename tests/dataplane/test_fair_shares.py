@@ -29,6 +29,7 @@ from tests.dataplane.conftest import (
     rows_of,
 )
 from tests.support.guests import Servers
+from tests.support.services import ThrowAwayRedis
 
 ALL = "All orders"
 COLUMNS = ", ".join(ALL_ORDERS_COLUMNS)
@@ -90,6 +91,31 @@ def test_a_user_over_its_rate_is_refused_while_the_tenants_other_users_are_answe
     assert len(answers) > USER_RATE, "the user was refused within its rate"
     assert_rate_limited(answers[-1])
     assert rows_of(rated.query(bob, sql)) == duckdb_engine.all_orders("tenant_id = 1")
+
+
+def test_with_redis_away_the_rate_is_counted_by_the_replica_and_nothing_answers_500(
+    servers: Servers, duckdb_engine: Engine
+) -> None:
+    redis = ThrowAwayRedis()
+    try:
+        # Revocation failing open lets requests reach the limits while Redis is away.
+        gw = servers.start(
+            DataGateway,
+            redis_url=redis.url,
+            GATEWAY_TENANT_DATA_RATE=str(TENANT_RATE),
+            GATEWAY_REVOCATION_FAIL_OPEN="1",
+        )
+        tenant = gw.onboard_demo(duckdb_engine, 1)
+        token = gw.guest(tenant)
+        chart = {"chart_id": tenant.chart(ALL)}
+        assert rows_of(gw.chart_data(token, chart)) == duckdb_engine.all_orders("tenant_id = 1")
+        redis.stop()
+        answers = until_refused(lambda _: gw.chart_data(token, chart))
+        # Counted by this replica alone, the limit still holds; every answer before the refusal was a 200.
+        assert len(answers) > TENANT_RATE, [answer.text for answer in answers]
+        assert_rate_limited(answers[-1])
+    finally:
+        redis.stop()
 
 
 # ------------------------------------------------------------------------------- warehouse slots
@@ -219,6 +245,22 @@ def test_a_tenant_over_its_query_slots_is_refused_while_cached_answers_and_other
     for future, _ in running:
         assert rows_of(future.result(timeout=30)) == slow.expected()
     # The slots came back.
+    assert data_of(gw.query(slow.token, slow.probe_sql()))["rowcount"] == 1
+
+
+def test_without_redis_the_query_slots_are_counted_in_process(
+    servers: Servers, postgres_engine: Engine, in_background: ThreadPoolExecutor
+) -> None:
+    gw = servers.start(DataGateway, redis_url=None, **SLOT_SETTINGS)
+    orders = postgres_engine.copy_orders()
+    tenant = gw.onboard_demo(postgres_engine, 1, tables={"orders": orders})
+    slow = SlowTenant(tenant, gw.guest(tenant, datasets=["orders", "customers"]), orders, postgres_engine)
+    with locked(postgres_engine, orders):
+        running = [blocked(in_background, gw, slow) for _ in range(QUERY_SLOTS)]
+        wait_until_waiting(postgres_engine, *(marker for _, marker in running))
+        assert_rate_limited(gw.query(slow.token, slow.probe_sql(), timeout=10))
+    for future, _ in running:
+        assert rows_of(future.result(timeout=30)) == slow.expected()
     assert data_of(gw.query(slow.token, slow.probe_sql()))["rowcount"] == 1
 
 
