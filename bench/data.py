@@ -211,6 +211,8 @@ def main() -> None:
         "GATEWAY_DATABASE_URL": f"sqlite:///{work / 'registry.db'}",
         "GATEWAY_ADMIN_TOKEN": secrets.token_urlsafe(32),
         "GATEWAY_SECRET_KEY": secrets.token_urlsafe(32),
+        # One tenant's token is the whole load here: its fair share must not be what is measured.
+        "GATEWAY_TENANT_DATA_RATE": "1e9",
     }
     if args.redis_url:
         env |= {"REDIS_URL": args.redis_url, "GATEWAY_REDIS_PREFIX": f"bench-{secrets.token_hex(4)}:"}

@@ -46,6 +46,7 @@ Seconds = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 # Where zero means "no limit" or "skip".
 SecondsOrZero = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 Count = Annotated[int, BeforeValidator(_read_as_float), Field(gt=0)]
+CountOrZero = Annotated[int, BeforeValidator(_read_as_float), Field(ge=0)]
 
 
 class ConfigError(Exception):
@@ -134,6 +135,31 @@ class Config(EnvSettings):
     )
     mint_rate_limit_per_minute: Count = Field(
         600, validation_alias="GATEWAY_MINT_RATE_LIMIT", description="guest tokens one app may mint a minute"
+    )
+    tenant_data_rate_per_second: Count = Field(
+        500,
+        validation_alias="GATEWAY_TENANT_DATA_RATE",
+        description="chart-data and query requests one tenant may send a second, over all replicas",
+    )
+    user_data_rate_per_second: CountOrZero = Field(
+        0,
+        validation_alias="GATEWAY_USER_DATA_RATE",
+        description="the same for one user (token subject) of a tenant; 0: no per-user limit",
+    )
+    tenant_query_concurrency: Count = Field(
+        8,
+        validation_alias="GATEWAY_TENANT_QUERY_CONCURRENCY",
+        description="warehouse queries one tenant may have running at once, over all replicas",
+    )
+    user_query_concurrency: CountOrZero = Field(
+        0,
+        validation_alias="GATEWAY_USER_QUERY_CONCURRENCY",
+        description="the same for one user (token subject) of a tenant; 0: no per-user limit",
+    )
+    query_slot_lease_seconds: Seconds = Field(
+        10.0,
+        validation_alias="GATEWAY_QUERY_SLOT_LEASE_SECONDS",
+        description="a query slot held by a replica that stopped renewing it (it died) frees after this",
     )
     access_token_ttl_seconds: Count = Field(
         600, validation_alias="GATEWAY_ACCESS_TOKEN_TTL", description="life of an OAuth access token"

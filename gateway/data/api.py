@@ -1,9 +1,10 @@
 """What an embedded dashboard calls for data: `POST /api/v1/chart/data` and `POST /api/v1/query`.
 
-Every request: verify the guest token, check the token grants the chart (or the datasets), build
-the SQL with sqlglot, rewrite it so every read of a protected table is filtered by the rows this
-user may see, then answer from the result cache or the warehouse. Any doubt on the way refuses the
-request; no path returns rows the rewriter has not filtered.
+Every request: verify the guest token, count it against its tenant's share, check the token grants
+the chart (or the datasets), build the SQL with sqlglot, rewrite it so every read of a protected table
+is filtered by the rows this user may see, then answer from the result cache or, holding one of the
+tenant's query slots, the warehouse. Any doubt on the way refuses the request; no path returns rows
+the rewriter has not filtered.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from starlette.routing import Route
 
 from gateway.bus.events import Event
 from gateway.data.decision_memo import DecisionMemo
+from gateway.data.fair_share import FairShares
 from gateway.data.grants import granted_chart, granted_tables
 from gateway.data.plans import ChartNotSupported, Plan, QueryPlans, row_limit
 from gateway.data.result_cache import ResultCache
@@ -105,6 +107,7 @@ class DataApi:
         connectors: Connectors,
         results: ResultCache,
         plans: QueryPlans,
+        shares: FairShares,
         audit: AuditTrail,
         metrics: Metrics,
         max_body_bytes: int,
@@ -114,6 +117,7 @@ class DataApi:
         self._connectors = connectors
         self._results = results
         self._plans = plans
+        self._shares = shares
         self._audit_trail = audit
         self._metrics = metrics
         self._count_result_lookup = metrics.cache_lookup_counter("result")
@@ -130,6 +134,7 @@ class DataApi:
 
     async def chart_data(self, request: Request) -> Response:
         claims = await self._guests.claims(request)
+        await self._shares.admit(claims)
         raw = await read_json_bytes(request, max_bytes=self._max_body_bytes)
         snapshot = await self._snapshots.active(claims.tenant_id)
         decided = self._decisions.get(claims, snapshot, raw)
@@ -158,6 +163,7 @@ class DataApi:
 
     async def query(self, request: Request) -> Response:
         claims = await self._guests.claims(request)
+        await self._shares.admit(claims)
         body = validate(QueryRequest, await read_json(request, max_bytes=self._max_body_bytes))
         snapshot = await self._snapshots.active(claims.tenant_id)
         tables = granted_tables(claims, snapshot)
@@ -181,7 +187,8 @@ class DataApi:
         if not force:
             self._count_result_lookup(cached is not None)
         if cached is None:
-            result = await self._run(snapshot, plan)
+            async with self._shares.warehouse_slot(claims):
+                result = await self._run(snapshot, plan)
             answer = await self._results.put(
                 plan.result_key,
                 {

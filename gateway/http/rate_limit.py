@@ -1,6 +1,8 @@
 """A fixed-window request counter per key (e.g. guest tokens minted per app per minute).
 
-Shared through Redis when configured, so the limit holds across replicas; in process otherwise.
+Shared through Redis when configured, so the limit holds across replicas; in process otherwise. While
+Redis cannot be reached, each replica counts in process: a limit that errs by the number of replicas
+for the length of an outage, rather than refusing every request or answering 500.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import time
 from collections.abc import Mapping
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from gateway.http.errors import ApiError
 
@@ -51,13 +54,19 @@ class FixedWindowLimiter:
 
     async def _increment(self, key: str, window: int) -> int:
         if self._redis is None:
-            for stale in [k for k in self._local if k[1] < window]:
-                del self._local[stale]
-            self._local[(key, window)] = self._local.get((key, window), 0) + 1
-            return self._local[(key, window)]
+            return self._increment_locally(key, window)
         redis_key = f"{self._prefix}{key}:{window}"
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.incr(redis_key)
-            pipe.expire(redis_key, self.window_seconds * 2)
-            count, _ = await pipe.execute()
+        try:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.incr(redis_key)
+                pipe.expire(redis_key, self.window_seconds * 2)
+                count, _ = await pipe.execute()
+        except (RedisError, OSError):
+            return self._increment_locally(key, window)
         return int(count)
+
+    def _increment_locally(self, key: str, window: int) -> int:
+        for stale in [k for k in self._local if k[1] < window]:
+            del self._local[stale]
+        self._local[(key, window)] = self._local.get((key, window), 0) + 1
+        return self._local[(key, window)]

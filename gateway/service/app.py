@@ -27,6 +27,7 @@ from starlette.types import ASGIApp
 from gateway.config import Config
 from gateway.data.api import DataApi
 from gateway.data.dashboards import DashboardApi
+from gateway.data.fair_share import FairShares
 from gateway.data.plans import QueryPlans
 from gateway.data.result_cache import ResultCache
 from gateway.data.row_policy import RowPolicies
@@ -93,6 +94,15 @@ def create_app(config: Config | None = None) -> Starlette:
             on_lookup=metrics.cache_lookup_counter("plan"),
         ),
         results=ResultCache(redis, prefix=prefix),
+        shares=FairShares(
+            redis,
+            prefix=prefix,
+            tenant_rate=config.tenant_data_rate_per_second,
+            user_rate=config.user_data_rate_per_second,
+            tenant_queries=config.tenant_query_concurrency,
+            user_queries=config.user_query_concurrency,
+            lease_seconds=config.query_slot_lease_seconds,
+        ),
         connectors=run.connectors,
         audit=run.audit,
         metrics=metrics,

@@ -88,6 +88,15 @@ def test_development_accepts_the_embedded_defaults() -> None:
             {"GATEWAY_MINT_RATE_LIMIT": "0.5"},
             "GATEWAY_MINT_RATE_LIMIT: Input should be a valid integer, got a number with a fractional part",
         ),
+        # A tenant without any share would be refused every data request: only per-user limits may be off.
+        (
+            {"GATEWAY_TENANT_QUERY_CONCURRENCY": "0"},
+            "GATEWAY_TENANT_QUERY_CONCURRENCY: Input should be greater than 0",
+        ),
+        (
+            {"GATEWAY_USER_DATA_RATE": "-1"},
+            "GATEWAY_USER_DATA_RATE: Input should be greater than or equal to 0",
+        ),
         (
             {"GATEWAY_EVENTS_MAX_AGE_SECONDS": "-1"},
             "GATEWAY_EVENTS_MAX_AGE_SECONDS: Input should be greater than or equal to 0",
@@ -136,6 +145,13 @@ def test_numbers_are_read_as_written() -> None:
     assert config.max_request_bytes == 1_000_000 and config.mint_rate_limit_per_minute == 30
     assert config.redis_timeout_seconds == 0.25 and config.events_max_age_seconds == 0
     assert config.webhook_max_attempts == 8
+
+
+def test_fair_shares_default_to_per_tenant_limits_only() -> None:
+    config = Config.from_env({"GATEWAY_USER_QUERY_CONCURRENCY": "2"})
+    assert (config.tenant_data_rate_per_second, config.tenant_query_concurrency) == (500, 8)
+    assert (config.user_data_rate_per_second, config.user_query_concurrency) == (0, 2)
+    assert config.query_slot_lease_seconds == 10.0
 
 
 def test_secrets_never_show_in_reprs() -> None:
