@@ -83,6 +83,7 @@ class Tenant(Timestamped, Base):
     max_token_ttl_seconds: Mapped[int] = mapped_column(Integer)
     row_limit: Mapped[int] = mapped_column(Integer)
     query_timeout_seconds: Mapped[int] = mapped_column(Integer)
+    max_result_bytes: Mapped[int] = mapped_column(Integer)
     result_cache_ttl_seconds: Mapped[int] = mapped_column(Integer)
 
     __table_args__ = (CheckConstraint("status IN ('active', 'suspended')", name="status"),)

@@ -166,6 +166,7 @@ class TenantResource(Resource):
             "max_token_ttl_seconds": row.max_token_ttl_seconds,
             "row_limit": row.row_limit,
             "query_timeout_seconds": row.query_timeout_seconds,
+            "max_result_bytes": row.max_result_bytes,
             "result_cache_ttl_seconds": row.result_cache_ttl_seconds,
             **_timestamps(row),
         }

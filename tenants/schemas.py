@@ -71,6 +71,7 @@ class TenantSettings(Body):
     max_token_ttl_seconds: int | None = Field(default=None, ge=30, le=86_400)
     row_limit: int | None = Field(default=None, ge=1, le=1_000_000)
     query_timeout_seconds: int | None = Field(default=None, ge=1, le=600)
+    max_result_bytes: int | None = Field(default=None, ge=1_000, le=100_000_000)
     result_cache_ttl_seconds: int | None = Field(default=None, ge=0, le=86_400)
 
 
@@ -85,6 +86,7 @@ class TenantCreate(Body):
     max_token_ttl_seconds: int = Field(default=3600, ge=30, le=86_400)
     row_limit: int = Field(default=10_000, ge=1, le=1_000_000)
     query_timeout_seconds: int = Field(default=30, ge=1, le=600)
+    max_result_bytes: int = Field(default=10_000_000, ge=1_000, le=100_000_000)
     result_cache_ttl_seconds: int = Field(default=60, ge=0, le=86_400)
     origins: list[OriginStr] = Field(default_factory=list, max_length=100)
 

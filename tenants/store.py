@@ -37,6 +37,7 @@ class Tenant:
     max_token_ttl_seconds: int
     row_limit: int
     query_timeout_seconds: int
+    max_result_bytes: int  # the JSON of an answer's rows, at most
     result_cache_ttl_seconds: int
     registry_version: int
     origins: tuple[str, ...]
@@ -411,6 +412,7 @@ def tenant_from_row(row: models.Tenant, registry_version: int, origins: Sequence
         max_token_ttl_seconds=row.max_token_ttl_seconds,
         row_limit=row.row_limit,
         query_timeout_seconds=row.query_timeout_seconds,
+        max_result_bytes=row.max_result_bytes,
         result_cache_ttl_seconds=row.result_cache_ttl_seconds,
         registry_version=registry_version,
         origins=tuple(origins),

@@ -33,7 +33,7 @@ from gateway.rls.errors import ClauseError, QueryTooCostly, RlsError
 from gateway.rls.filter_spec import FilterSpec
 from gateway.telemetry.metrics import Metrics
 from gateway.tokens.claims import GuestClaims
-from gateway.warehouse import Connectors, Result, WarehouseError, WarehouseTimeout
+from gateway.warehouse import Connectors, Result, ResultTooLarge, WarehouseError, WarehouseTimeout
 from tenants.errors import RegistryError
 from tenants.store import Tenant
 
@@ -96,6 +96,17 @@ class WarehouseFailed(ApiError):
 class WarehouseTimedOut(ApiError):
     status = 504
     code = "warehouse_timeout"
+
+
+class AnswerTooLarge(ApiError):
+    """The answer passed the tenant's `max_result_bytes`; nothing of it is sent.
+
+    422, not 413: 413 says the request's own content is too large, while this request is well formed
+    and only its answer, as asked, cannot be given (fewer rows or columns can).
+    """
+
+    status = 422
+    code = "result_too_large"
 
 
 class DataApi:
@@ -184,6 +195,8 @@ class DataApi:
         tenant = snapshot.tenant
         started = time.perf_counter()
         cached = None if force else await self._results.get(plan.result_key)
+        if cached is not None and len(cached) > tenant.max_result_bytes:
+            cached = None  # stored before the tenant's bound was lowered: asked again, and refused
         if not force:
             self._count_result_lookup(cached is not None)
         if cached is None:
@@ -210,17 +223,23 @@ class DataApi:
 
     async def _run(self, snapshot: TenantSnapshot, plan: Plan) -> Result:
         seconds = snapshot.tenant.query_timeout_seconds
+        max_bytes = snapshot.tenant.max_result_bytes
         try:
             url = snapshot.warehouse_url(plan.warehouse)
             with self._metrics.warehouse_query_seconds.labels(plan.dialect).time():
                 return await self._connectors.get(url).execute(
-                    plan.sql, row_limit=plan.row_limit, timeout=float(seconds)
+                    plan.sql, row_limit=plan.row_limit, timeout=float(seconds), max_bytes=max_bytes
                 )
         except RegistryError as exc:
             raise WarehouseFailed(f"the warehouse cannot be reached: {exc.message}") from None
         except WarehouseTimeout:
             raise WarehouseTimedOut(
                 f"the warehouse did not answer within {seconds} s; the query was cancelled"
+            ) from None
+        except ResultTooLarge:
+            raise AnswerTooLarge(
+                f"the answer is larger than this tenant's max_result_bytes ({max_bytes} bytes);"
+                " ask for fewer rows or columns"
             ) from None
         except WarehouseError as exc:
             raise WarehouseFailed(f"the warehouse failed: {exc}") from None

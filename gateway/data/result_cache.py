@@ -6,7 +6,8 @@ change either: a changed filter, chart or dataset changes the SQL, hence the key
 
 Entries are the answer's JSON text. A bounded in-process map answers repeated requests without a
 network call; Redis, when configured, shares entries between replicas behind it (a local entry
-lives no longer than the shared one had left).
+lives no longer than the shared one had left). An answer longer than the entry bound is served but
+stored in neither layer: 1024 local entries of at most 1 MB each keep the process's share bounded.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from gateway.http.errors import ApiError
 from gateway.lru import LruCache
 
 _LOCAL_ENTRIES: Final = 1024
+MAX_ENTRY_BYTES: Final = 1_000_000
 _UNREACHABLE: Final = "the result cache cannot be reached; try again shortly"
 
 
@@ -39,10 +41,11 @@ def result_key(tenant_id: str, warehouse: str, sql: str, row_limit: int) -> str:
 
 
 class ResultCache:
-    def __init__(self, redis: Redis | None, *, prefix: str) -> None:
+    def __init__(self, redis: Redis | None, *, prefix: str, max_entry_bytes: int = MAX_ENTRY_BYTES) -> None:
         self._redis = redis
         self._prefix = f"{prefix}results:"
         self._local: LruCache[str, str] = LruCache(_LOCAL_ENTRIES)
+        self._max_entry_bytes = max_entry_bytes
 
     async def get(self, key: str) -> str | None:
         local = self._local.get(key)
@@ -60,17 +63,19 @@ class ResultCache:
         if raw is None or ttl_ms <= 0:
             return None
         text = raw.decode() if isinstance(raw, bytes) else str(raw)
-        self._local.put(key, text, expires_at=time.monotonic() + ttl_ms / 1000)
+        if len(raw) <= self._max_entry_bytes:  # a larger one was stored by a replica with a higher bound
+            self._local.put(key, text, expires_at=time.monotonic() + ttl_ms / 1000)
         return text
 
     async def put(self, key: str, value: dict[str, Any], *, ttl_seconds: int) -> str:
-        """Store `value`; returns its JSON text (what `get` will answer)."""
+        """Store `value` unless it is over the entry bound; returns its JSON text (what `get` will answer)."""
         text = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-        if ttl_seconds <= 0:
+        encoded = text.encode()
+        if ttl_seconds <= 0 or len(encoded) > self._max_entry_bytes:
             return text
         if self._redis is not None:
             try:
-                await self._redis.set(self._prefix + key, text, ex=ttl_seconds)
+                await self._redis.set(self._prefix + key, encoded, ex=ttl_seconds)
             except RedisError:
                 raise ResultCacheUnavailable(_UNREACHABLE) from None
         self._local.put(key, text, expires_at=time.monotonic() + ttl_seconds)

@@ -2,12 +2,17 @@
 
 async with Connectors() as connectors:
     result = await connectors.get("duckdb:///data/demo.duckdb").execute(
-        "SELECT region, sum(amount) FROM main.orders GROUP BY 1", row_limit=1000, timeout=30
+        "SELECT region, sum(amount) FROM main.orders GROUP BY 1",
+        row_limit=1000,
+        timeout=30,
+        max_bytes=10_000_000,
     )
 """
 
 from gateway.warehouse.clickhouse import ClickHouseConnector
 from gateway.warehouse.connector import (
+    DEFAULT_MAX_RESULT_BYTES,
+    MAX_RESULT_BYTES,
     BaseConnector,
     Column,
     Connector,
@@ -15,15 +20,24 @@ from gateway.warehouse.connector import (
     ConnectorState,
     JSONValue,
     Result,
+    ResultBytes,
     json_safe,
     table_sql,
 )
 from gateway.warehouse.duckdb_connector import DuckDBConnector
-from gateway.warehouse.errors import QueryFailed, WarehouseError, WarehouseTimeout, WarehouseUnavailable
+from gateway.warehouse.errors import (
+    QueryFailed,
+    ResultTooLarge,
+    WarehouseError,
+    WarehouseTimeout,
+    WarehouseUnavailable,
+)
 from gateway.warehouse.postgres import PostgresConnector
 from gateway.warehouse.registry import SCHEMES, Connectors, UnsupportedWarehouse, connect, default_schema
 
 __all__ = [
+    "DEFAULT_MAX_RESULT_BYTES",
+    "MAX_RESULT_BYTES",
     "SCHEMES",
     "BaseConnector",
     "ClickHouseConnector",
@@ -37,6 +51,8 @@ __all__ = [
     "PostgresConnector",
     "QueryFailed",
     "Result",
+    "ResultBytes",
+    "ResultTooLarge",
     "UnsupportedWarehouse",
     "WarehouseError",
     "WarehouseTimeout",

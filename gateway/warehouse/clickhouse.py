@@ -1,10 +1,11 @@
 """ClickHouse over its HTTP interface, through one shared aiohttp session per connector.
 
-Each query is sent with a `query_id`, `readonly=1`, `max_execution_time` and `max_result_rows`
-(overflow mode `break`), and read as `FORMAT JSONCompact`, parsed line by line as it streams in: one
-row per line, and the response is dropped once `row_limit + 1` rows have arrived. The server stops the
-query at `max_execution_time`; if the answer still has not come a grace period later, or the caller
-is cancelled, the connector sends `KILL QUERY` for its `query_id`.
+Each query is sent with a `query_id`, `readonly=1`, `max_execution_time`, `max_memory_usage`,
+`max_result_rows` and `max_result_bytes` (overflow mode `break`), and read as `FORMAT JSONCompact`,
+parsed line by line as it streams in: one row per line, each counted (`ResultBytes`), and the
+response is dropped once `row_limit + 1` rows have arrived. The server stops the query at
+`max_execution_time`; if the answer still has not come a grace period later, the caller is
+cancelled, or the rows passed the byte bound, the connector sends `KILL QUERY` for its `query_id`.
 """
 
 from __future__ import annotations
@@ -26,11 +27,28 @@ from gateway.warehouse.connector import (
     ConnectorOptions,
     JSONValue,
     Result,
+    ResultBytes,
 )
-from gateway.warehouse.errors import QueryFailed, WarehouseError, WarehouseTimeout, WarehouseUnavailable
+from gateway.warehouse.errors import (
+    QueryFailed,
+    ResultTooLarge,
+    WarehouseError,
+    WarehouseTimeout,
+    WarehouseUnavailable,
+)
 
-MAX_LINE_BYTES: Final = 16 * 1024 * 1024  # one row of the JSONCompact body
 MAX_ERROR_BYTES: Final = 64 * 1024
+# Memory of one query on the server (ClickHouse's default is 10 GB): a guest's query fails with
+# "out of memory" long before it can take the server from the other tenants' queries.
+MAX_MEMORY_USAGE: Final = 1_000_000_000
+# ClickHouse counts a result's bytes in memory, at most about 4.5 times its JSON for the types here
+# (a Nullable(UInt64) 0 is 9 bytes against `0,`), and in `break` mode it still sends the block that
+# crossed its bound: 8 times the connector's own bound stops the server early without ever cutting
+# short an answer the connector would have let through.
+SERVER_RESULT_BYTES_FACTOR: Final = 8
+# The body formats a row with spaces and escapes `/` as `\/`: a line is at most about twice its
+# compact JSON, so a longer line cannot fit the bound and is not buffered further.
+LINE_BYTES_FACTOR: Final = 2
 _SERVER_KEEPALIVE: Final = 2.0  # ClickHouse closes idle keep-alive connections after 3 s by default
 _CODE: Final = re.compile(rb"Code: (\d+)")
 _TIMEOUT_CODES: Final = frozenset({159, 394})  # TIMEOUT_EXCEEDED, QUERY_WAS_CANCELLED
@@ -124,14 +142,16 @@ class ClickHouseConnector(BaseConnector):
         if session is not None:
             await session.close()
 
-    async def _execute(self, sql: str, row_limit: int, seconds: float) -> Result:
+    async def _execute(self, sql: str, row_limit: int, seconds: float, max_bytes: int) -> Result:
         query_id = uuid.uuid4().hex
         params = {"database": self.database} if self.database else {}
         params |= {
             "query_id": query_id,
             "max_execution_time": str(max(1, math.ceil(seconds))),
             "timeout_overflow_mode": "throw",
+            "max_memory_usage": str(MAX_MEMORY_USAGE),
             "max_result_rows": str(row_limit + 1),
+            "max_result_bytes": str(SERVER_RESULT_BYTES_FACTOR * max_bytes),
             "result_overflow_mode": "break",
             "output_format_json_quote_64bit_integers": "0",
             "output_format_json_quote_denormals": "0",
@@ -140,24 +160,32 @@ class ClickHouseConnector(BaseConnector):
         body = sql.strip().rstrip(";").rstrip() + "\nFORMAT JSONCompact"
         try:
             async with asyncio.timeout(seconds + self.options.cancel_grace):
-                return await self._post(params, body.encode(), row_limit)
+                return await self._post(params, body.encode(), row_limit, max_bytes)
         except TimeoutError:
             await self._kill(query_id)
             raise WarehouseTimeout(f"the query ran longer than {seconds:g} s and was cancelled") from None
-        except asyncio.CancelledError:
-            task = asyncio.get_running_loop().create_task(self._kill(query_id))
-            self._kills.add(task)
-            task.add_done_callback(self._kills.discard)
+        except (asyncio.CancelledError, ResultTooLarge):
+            self._kill_soon(query_id)
             raise
 
-    async def _post(self, params: dict[str, str], body: bytes, row_limit: int) -> Result:
+    def _kill_soon(self, query_id: str) -> None:
+        """`KILL QUERY` in the background: the caller need not wait for the server's confirmation."""
+        task = asyncio.get_running_loop().create_task(self._kill(query_id))
+        self._kills.add(task)
+        task.add_done_callback(self._kills.discard)
+
+    async def _post(self, params: dict[str, str], body: bytes, row_limit: int, max_bytes: int) -> Result:
         assert self._session is not None
         try:
             async with self._session.post(self.endpoint, params=params, data=body) as response:
                 if response.status != 200:
                     text = await response.content.read(MAX_ERROR_BYTES)
                     raise _error(text, status=response.status)
-                result = await _read_json_compact(response.content, row_limit)
+                try:
+                    result = await _read_json_compact(response.content, row_limit, max_bytes)
+                except ResultTooLarge:
+                    response.close()
+                    raise
                 if result.truncated:
                     response.close()  # the rest is never read: drop the socket, do not reuse it
                 return result
@@ -188,7 +216,8 @@ class ClickHouseConnector(BaseConnector):
             pass
 
 
-async def _lines(content: aiohttp.StreamReader) -> AsyncIterator[bytes]:
+async def _lines(content: aiohttp.StreamReader, max_bytes: int) -> AsyncIterator[bytes]:
+    longest = LINE_BYTES_FACTOR * max_bytes + MAX_ERROR_BYTES
     buffer = bytearray()
     async for chunk in content.iter_any():
         buffer += chunk
@@ -197,13 +226,13 @@ async def _lines(content: aiohttp.StreamReader) -> AsyncIterator[bytes]:
             yield bytes(buffer[start:end])
             start = end + 1
         del buffer[:start]
-        if len(buffer) > MAX_LINE_BYTES:
-            raise QueryFailed("a row of the result is too large")
+        if len(buffer) > longest:
+            raise ResultTooLarge(max_bytes)
     if buffer:
         yield bytes(buffer)
 
 
-async def _read_json_compact(content: aiohttp.StreamReader, row_limit: int) -> Result:
+async def _read_json_compact(content: aiohttp.StreamReader, row_limit: int, max_bytes: int) -> Result:
     """Parse ClickHouse's JSONCompact output as it streams: header, one row per line, trailer.
 
     An exception raised after the first rows were sent arrives as text inside the body.
@@ -214,7 +243,8 @@ async def _read_json_compact(content: aiohttp.StreamReader, row_limit: int) -> R
     datetimes: list[int] = []
     state = "header"
     error: list[bytes] = []
-    async for line in _lines(content):
+    counted = ResultBytes(max_bytes=max_bytes)
+    async for line in _lines(content, max_bytes):
         stripped = line.strip()
         if error or stripped.startswith(b"Code: "):
             error.append(line)
@@ -246,9 +276,10 @@ async def _read_json_compact(content: aiohttp.StreamReader, row_limit: int) -> R
             for index in datetimes:
                 if isinstance(row[index], str):
                     row[index] = row[index].replace(" ", "T", 1)
+            if len(rows) == row_limit:
+                return Result(columns, rows, True)
+            counted.add(row)
             rows.append(row)
-            if len(rows) > row_limit:
-                return Result(columns, rows[:row_limit], True)
         elif state == "rows" and stripped.startswith(b"]"):
             state = "trailer"
         elif state == "trailer" or not stripped:

@@ -1,7 +1,12 @@
 """The small protocol every warehouse connector speaks, and what the connectors share.
 
 A connector is an async client in the httpx style: created unopened (no I/O), opened on first use or
-by `async with`, closed once by `aclose()`, never reopened. Every call carries a finite timeout.
+by `async with`, closed once by `aclose()`, never reopened. Every call carries a finite timeout and
+a finite bound on the size of its answer.
+
+The size of an answer is the length in bytes of its rows as compact JSON (UTF-8, `,` between
+values, no spaces): what the gateway sends for them, whatever the engine. `ResultBytes` counts it
+row by row while the connector reads, and raises `ResultTooLarge` as soon as the bound is passed.
 """
 
 from __future__ import annotations
@@ -10,10 +15,11 @@ import asyncio
 import base64
 import datetime
 import enum
+import json
 import math
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from types import TracebackType
@@ -22,15 +28,18 @@ from typing import ClassVar, Final, Protocol, Self, TypeAlias, runtime_checkable
 import sqlglot
 from sqlglot import exp
 
-from gateway.warehouse.errors import QueryFailed, WarehouseTimeout, WarehouseUnavailable
+from gateway.warehouse.errors import QueryFailed, ResultTooLarge, WarehouseTimeout, WarehouseUnavailable
 
 __all__ = [
+    "DEFAULT_MAX_RESULT_BYTES",
+    "MAX_RESULT_BYTES",
     "Column",
     "Connector",
     "ConnectorOptions",
     "ConnectorState",
     "JSONValue",
     "Result",
+    "ResultBytes",
     "json_safe",
     "table_sql",
 ]
@@ -39,6 +48,10 @@ JSONValue: TypeAlias = "str | int | float | bool | list[JSONValue] | dict[str, J
 
 MAX_TIMEOUT: Final = 3600.0
 MAX_ROW_LIMIT: Final = 10_000_000
+DEFAULT_MAX_RESULT_BYTES: Final = 10_000_000
+MAX_RESULT_BYTES: Final = 1_000_000_000
+# Rows fetched at once at most; fewer while the rows seen so far say the next ones may not fit.
+MAX_BATCH_ROWS: Final = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,10 +107,18 @@ class Connector(Protocol):
         """The sqlglot dialect the warehouse speaks: `duckdb`, `postgres`, `clickhouse`."""
         ...
 
-    async def execute(self, sql: str, *, row_limit: int, timeout: float) -> Result:  # noqa: ASYNC109
+    async def execute(
+        self,
+        sql: str,
+        *,
+        row_limit: int,
+        timeout: float,  # noqa: ASYNC109
+        max_bytes: int = DEFAULT_MAX_RESULT_BYTES,
+    ) -> Result:
         """Run one read-only query; at most `row_limit` rows come back, `truncated` if there were more.
 
         Raises `WarehouseTimeout` (cancelled at the warehouse after `timeout` seconds),
+        `ResultTooLarge` (the rows passed `max_bytes`; the read was stopped and the query cancelled),
         `WarehouseUnavailable`, `QueryFailed`.
         """
         ...
@@ -173,10 +194,17 @@ class BaseConnector(ABC):
             if opened:
                 await self._close()
 
-    async def execute(self, sql: str, *, row_limit: int, timeout: float) -> Result:  # noqa: ASYNC109
-        _check_limits(row_limit, timeout)
+    async def execute(
+        self,
+        sql: str,
+        *,
+        row_limit: int,
+        timeout: float,  # noqa: ASYNC109
+        max_bytes: int = DEFAULT_MAX_RESULT_BYTES,
+    ) -> Result:
+        _check_limits(row_limit, timeout, max_bytes)
         await self.open()
-        return await self._execute(sql, row_limit, timeout)
+        return await self._execute(sql, row_limit, timeout, max_bytes)
 
     async def columns_of(self, table_ref: str, *, timeout: float | None = None) -> list[Column]:  # noqa: ASYNC109
         query = f"SELECT * FROM {table_sql(table_ref, self.dialect)} LIMIT 0"  # noqa: S608 (parsed, quoted)
@@ -201,17 +229,67 @@ class BaseConnector(ABC):
     async def _close(self) -> None: ...
 
     @abstractmethod
-    async def _execute(self, sql: str, row_limit: int, seconds: float) -> Result: ...
+    async def _execute(self, sql: str, row_limit: int, seconds: float, max_bytes: int) -> Result: ...
 
     async def _ping(self, seconds: float) -> None:
-        await self._execute("SELECT 1", 1, seconds)
+        await self._execute("SELECT 1", 1, seconds, DEFAULT_MAX_RESULT_BYTES)
 
 
-def _check_limits(row_limit: int, timeout: float) -> None:
+def _check_limits(row_limit: int, timeout: float, max_bytes: int) -> None:
     if isinstance(row_limit, bool) or not isinstance(row_limit, int) or not 0 <= row_limit <= MAX_ROW_LIMIT:
         raise ValueError(f"row_limit must be an integer between 0 and {MAX_ROW_LIMIT}")
     if not isinstance(timeout, int | float) or not 0 < timeout <= MAX_TIMEOUT or math.isnan(timeout):
         raise ValueError(f"timeout must be a number of seconds in (0, {MAX_TIMEOUT}]")
+    if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or not 0 < max_bytes <= MAX_RESULT_BYTES:
+        raise ValueError(f"max_bytes must be an integer between 1 and {MAX_RESULT_BYTES}")
+
+
+class ResultBytes:
+    """The bytes of an answer's rows as they are read, against `max_bytes`.
+
+    >>> counted = ResultBytes(max_bytes=20)
+    >>> counted.add([1, "ab"]), counted.used
+    (None, 8)
+    >>> counted.add(["a" * 10])
+    Traceback (most recent call last):
+    ...
+    gateway.warehouse.errors.ResultTooLarge: the answer is larger than 20 bytes
+    """
+
+    def __init__(self, *, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.used = 0
+        self._rows = 0
+        self._largest = 0
+
+    def add(self, row: list[JSONValue]) -> None:
+        """Count one row (and the comma before it); raise `ResultTooLarge` once past the bound."""
+        size = len(json.dumps(row, ensure_ascii=False, separators=(",", ":")).encode()) + (self._rows > 0)
+        self.used += size
+        self._rows += 1
+        self._largest = max(self._largest, size)
+        if self.used > self.max_bytes:
+            raise ResultTooLarge(self.max_bytes)
+
+    def take(self, records: Iterable[Sequence[object]]) -> list[list[JSONValue]]:
+        """Driver rows as JSON-ready rows (`json_safe`), each counted."""
+        rows = []
+        for record in records:
+            row = [json_safe(value) for value in record]
+            self.add(row)
+            rows.append(row)
+        return rows
+
+    def batch(self, wanted: int) -> int:
+        """How many rows to fetch next, of `wanted`: one at first, then as many as could still fit if
+        none were larger than the largest so far (one more, to find out), doubling at most each time.
+
+        Rows larger than all before them can still pass the bound by one batch before it is noticed.
+        """
+        if not self._largest:
+            return min(wanted, 1)
+        fits = (self.max_bytes - self.used) // self._largest + 1
+        return max(1, min(wanted, fits, 2 * self._rows, MAX_BATCH_ROWS))
 
 
 def table_sql(table_ref: str, dialect: str) -> str:

@@ -5,6 +5,8 @@ share it) with file system access, extension downloads and configuration changes
 runs on a worker thread with its own cursor (DuckDB connections are not thread-safe; a cursor is a
 connection of its own to the same database). DuckDB has no statement timeout, so a timer interrupts
 the cursor when the timeout passes, and the cursor only goes back to the pool once its thread is done.
+Rows are fetched in small batches and counted as they come (`ResultBytes`); past the byte bound the
+read stops and the rest of the result is never made.
 """
 
 from __future__ import annotations
@@ -23,10 +25,11 @@ from gateway.warehouse.connector import (
     Column,
     ConnectorOptions,
     ConnectorState,
+    JSONValue,
     Result,
-    json_safe,
+    ResultBytes,
 )
-from gateway.warehouse.errors import QueryFailed, WarehouseTimeout, WarehouseUnavailable
+from gateway.warehouse.errors import QueryFailed, ResultTooLarge, WarehouseTimeout, WarehouseUnavailable
 
 MEMORY: Final = ":memory:"
 # Safe to show: which kind of error, never DuckDB's message (it quotes the SQL and suggests table names).
@@ -43,10 +46,19 @@ _KINDS: Final[dict[str, str]] = {
     "NotImplementedException": "operation not supported",
     "TransactionException": "operation not permitted on a read-only warehouse",
 }
+# DuckDB runs inside the gateway's process: its default, 80% of the machine's memory, would let one
+# query starve every other tenant. 1 GB is shared by every cursor of one database: room for the
+# aggregations an in-process warehouse is meant for, far from what the process may use.
+DUCKDB_MEMORY_LIMIT: Final = "1GB"
+# One thread per query (each cursor's query runs on its own worker thread): a query cannot take
+# every core from the event loop and from the other tenants' queries.
+DUCKDB_THREADS: Final = 1
 _LOCKED_DOWN: Final[dict[str, Any]] = {
     "enable_external_access": False,  # no read_csv('/etc/passwd'), ATTACH, COPY TO
     "autoinstall_known_extensions": False,
     "autoload_known_extensions": False,
+    "memory_limit": DUCKDB_MEMORY_LIMIT,
+    "threads": DUCKDB_THREADS,
     "lock_configuration": True,  # a query cannot SET any of this back
 }
 
@@ -141,25 +153,30 @@ class DuckDBConnector(BaseConnector):
         except TimeoutError:
             raise WarehouseTimeout("timed out waiting for a free DuckDB connection") from None
 
-    def _release(self, cursor: duckdb.DuckDBPyConnection, call: _Call) -> None:
+    def _release(self, cursor: duckdb.DuckDBPyConnection, call: _Call, *, reusable: bool) -> None:
         self._running.discard(call)
-        if self._state is ConnectorState.OPENED:
+        if self._state is not ConnectorState.OPENED or self._database is None:
+            cursor.close()
+        elif reusable:
             self._idle.put_nowait(cursor)
         else:
             cursor.close()
+            self._idle.put_nowait(self._database.cursor())
 
-    async def _execute(self, sql: str, row_limit: int, seconds: float) -> Result:
+    async def _execute(self, sql: str, row_limit: int, seconds: float, max_bytes: int) -> Result:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + seconds
         cursor = await self._acquire(seconds)
         call = _Call(cursor)
         self._running.add(call)
         assert self._executor is not None
-        future = loop.run_in_executor(self._executor, call.run, sql, row_limit)
+        future = loop.run_in_executor(self._executor, call.run, sql, row_limit, max_bytes)
 
         def finished(done: asyncio.Future[Result]) -> None:
-            done.exception()  # retrieved here; the caller may have gone (cancelled)
-            self._release(cursor, call)
+            # Retrieved here (the caller may have gone). A cursor stopped past the byte bound still
+            # holds the rows made ahead of the read: it is closed and a fresh one takes its place.
+            failure = None if done.cancelled() else done.exception()
+            self._release(cursor, call, reusable=not isinstance(failure, ResultTooLarge))
 
         future.add_done_callback(finished)
         timer = loop.call_at(deadline, call.interrupt, True)
@@ -201,7 +218,7 @@ class _Call:
             if self._running:
                 self.cursor.interrupt()
 
-    def run(self, sql: str, row_limit: int) -> Result:
+    def run(self, sql: str, row_limit: int, max_bytes: int) -> Result:
         with self._lock:
             if self._stopped:  # timed out or cancelled while queued
                 raise duckdb.InterruptException("interrupted before it started")
@@ -209,11 +226,21 @@ class _Call:
         try:
             self.cursor.execute(sql)
             description = self.cursor.description or []
-            rows = self.cursor.fetchmany(row_limit + 1) if description else []
+            rows = self._fetch(row_limit, max_bytes) if description else []
+            truncated = bool(description) and bool(self.cursor.fetchmany(1))
         finally:
             with self._lock:
                 self._running = False
                 self._stopped = True
         columns = [Column(str(name), str(type_code)) for name, type_code, *_ in description]
-        truncated = len(rows) > row_limit
-        return Result(columns, [[json_safe(value) for value in row] for row in rows[:row_limit]], truncated)
+        return Result(columns, rows, truncated)
+
+    def _fetch(self, row_limit: int, max_bytes: int) -> list[list[JSONValue]]:
+        counted = ResultBytes(max_bytes=max_bytes)
+        rows: list[list[JSONValue]] = []
+        while len(rows) < row_limit:
+            records = self.cursor.fetchmany(counted.batch(row_limit - len(rows)))
+            if not records:
+                break
+            rows += counted.take(records)
+        return rows

@@ -7,6 +7,7 @@ connection URL or a stack. The warehouse's own message, which may quote the quer
     WarehouseError                 -> 502
     ├── WarehouseTimeout           -> 504 (the query was cancelled at the warehouse)
     ├── WarehouseUnavailable       -> 503 (cannot connect or authenticate)
+    ├── ResultTooLarge             -> 422 (the answer passed its byte bound; the read was stopped)
     └── QueryFailed                -> 502 (the warehouse refused the query)
 """
 
@@ -35,6 +36,14 @@ class WarehouseTimeout(WarehouseError):
 
 class WarehouseUnavailable(WarehouseError):
     """The warehouse cannot be reached, opened or authenticated against."""
+
+
+class ResultTooLarge(WarehouseError):
+    """The rows read so far passed `max_bytes`: the read was stopped and the query cancelled."""
+
+    def __init__(self, max_bytes: int, *, code: str | None = None, detail: str | None = None) -> None:
+        super().__init__(f"the answer is larger than {max_bytes} bytes", code=code, detail=detail)
+        self.max_bytes = max_bytes
 
 
 class QueryFailed(WarehouseError):

@@ -1,21 +1,44 @@
 """PostgreSQL through an asyncpg pool.
 
-Every query runs in a READ ONLY transaction with `SET LOCAL statement_timeout`, so the server cancels
-it when the timeout passes; the client waits a grace period longer and then cancels it itself
-(asyncpg sends a cancel request when a call times out or its task is cancelled). Rows are fetched
-through a cursor, `row_limit + 1` at most, so a large result is never read whole.
+Every query runs in a READ ONLY transaction whose local settings bound it: `statement_timeout`, so
+the server cancels it when the timeout passes (the client waits a grace period longer and then
+cancels it itself: asyncpg sends a cancel request when a call times out or its task is cancelled),
+and `work_mem` / `temp_file_limit`, so one guest's sorts and hashes cannot take the server's memory
+or disk. Rows are fetched through a cursor in small batches, `row_limit + 1` at most, and counted as
+they come (`ResultBytes`): past the byte bound the transaction is rolled back, closing the cursor.
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
-from typing import Any
+from typing import Any, Final
 
 import asyncpg
 
-from gateway.warehouse.connector import BaseConnector, Column, ConnectorOptions, Result, json_safe
+from gateway.warehouse.connector import (
+    BaseConnector,
+    Column,
+    ConnectorOptions,
+    JSONValue,
+    Result,
+    ResultBytes,
+)
 from gateway.warehouse.errors import QueryFailed, WarehouseTimeout, WarehouseUnavailable
+
+# Per sort or hash node: PostgreSQL's own default, kept even where the server is tuned higher for
+# its trusted users, so a guest's query with many such nodes stays within tens of megabytes.
+WORK_MEM: Final = "4MB"
+# Spilled sorts and hashes of one query: 1 GB of disk at most, rather than PostgreSQL's unlimited.
+TEMP_FILE_LIMIT: Final = "1GB"
+# One round trip sets every bound. `temp_file_limit` needs superuser or (PostgreSQL 15 and later) a
+# granted SET privilege; the warehouse user often has neither, and then the server's setting holds.
+_BOUNDS: Final = (
+    "SELECT set_config('statement_timeout', $1, true), set_config('work_mem', $2, true),"
+    " CASE WHEN {may_set} THEN set_config('temp_file_limit', $3, true) END"
+)
+_MAY_SET_TEMP_FILE_LIMIT: Final = "has_parameter_privilege('temp_file_limit', 'SET')"
+_MAY_SET_TEMP_FILE_LIMIT_BEFORE_15: Final = "current_setting('is_superuser') = 'on'"
 
 # Raised while connecting or by a connection that dropped: the warehouse, not the query, is at fault.
 _UNAVAILABLE: tuple[type[BaseException], ...] = (
@@ -73,7 +96,7 @@ class PostgresConnector(BaseConnector):
             except TimeoutError:
                 pool.terminate()
 
-    async def _execute(self, sql: str, row_limit: int, seconds: float) -> Result:
+    async def _execute(self, sql: str, row_limit: int, seconds: float, max_bytes: int) -> Result:
         assert self._pool is not None
         loop = asyncio.get_running_loop()
         deadline = loop.time() + seconds
@@ -84,7 +107,7 @@ class PostgresConnector(BaseConnector):
         except (*_UNAVAILABLE, asyncpg.PostgresError) as error:
             raise _unavailable(error) from None
         try:
-            return await self._run(connection, sql, row_limit, seconds, deadline)
+            return await self._run(connection, sql, row_limit, seconds, deadline, max_bytes)
         except asyncpg.QueryCanceledError:
             raise WarehouseTimeout(f"the query ran longer than {seconds:g} s and was cancelled") from None
         except TimeoutError:  # the client-side backstop: asyncpg has sent a cancel request
@@ -106,7 +129,7 @@ class PostgresConnector(BaseConnector):
                 connection.terminate()
 
     async def _run(
-        self, connection: Any, sql: str, row_limit: int, seconds: float, deadline: float
+        self, connection: Any, sql: str, row_limit: int, seconds: float, deadline: float, max_bytes: int
     ) -> Result:
         loop = asyncio.get_running_loop()
         grace = self.options.cancel_grace
@@ -115,19 +138,35 @@ class PostgresConnector(BaseConnector):
             return max(deadline - loop.time(), 0.001) + grace
 
         async with connection.transaction(readonly=True):
-            # A literal, not a parameter: SET takes none. An int, so nothing can be spliced in.
-            milliseconds = max(int(seconds * 1000), 1)
-            await connection.execute(f"SET LOCAL statement_timeout = {milliseconds}", timeout=remaining())
+            milliseconds = str(max(int(seconds * 1000), 1))
+            await connection.execute(
+                _bounds_sql(connection.get_server_version().major),
+                milliseconds,
+                WORK_MEM,
+                TEMP_FILE_LIMIT,
+                timeout=remaining(),
+            )
             statement = await connection.prepare(sql, timeout=remaining())
             attributes = statement.get_attributes()
             if not attributes:
                 await statement.fetch(timeout=remaining())
                 return Result([], [], False)
             cursor = await statement.cursor(timeout=remaining())
-            records = await cursor.fetch(row_limit + 1, timeout=remaining())
+            counted = ResultBytes(max_bytes=max_bytes)
+            rows: list[list[JSONValue]] = []
+            while len(rows) < row_limit:
+                records = await cursor.fetch(counted.batch(row_limit - len(rows)), timeout=remaining())
+                if not records:
+                    break
+                rows += counted.take(records)
+            truncated = bool(await cursor.fetch(1, timeout=remaining()))
         columns = [Column(attribute.name, attribute.type.name) for attribute in attributes]
-        rows = [[json_safe(value) for value in record] for record in records[:row_limit]]
-        return Result(columns, rows, len(records) > row_limit)
+        return Result(columns, rows, truncated)
+
+
+def _bounds_sql(server_major: int) -> str:
+    may_set = _MAY_SET_TEMP_FILE_LIMIT if server_major >= 15 else _MAY_SET_TEMP_FILE_LIMIT_BEFORE_15
+    return _BOUNDS.format(may_set=may_set)
 
 
 def _kind(error: BaseException) -> str:

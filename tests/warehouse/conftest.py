@@ -49,6 +49,12 @@ class Warehouse:
     table: str  # the `items` table, qualified
     slow_sql: str  # runs far longer than any test timeout
     types: dict[str, str]  # expected column types of `items`
+    repeat_x: str  # a string of `{size}` x's (a multiple of 16), in the engine's SQL
+
+    def big_values_sql(self, size: int, rows: int) -> str:
+        """`rows` rows, each one column holding a string of `size` x's."""
+        value = self.repeat_x.format(size=size)
+        return f"SELECT {value} AS big FROM (SELECT id FROM {self.table} ORDER BY id LIMIT {rows}) AS t"
 
 
 @pytest.fixture(scope="session")
@@ -71,6 +77,7 @@ def duckdb_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Warehouse:
         "main.items",
         "SELECT count(*) FROM range(100000000) a, range(100000000) b WHERE a.range + b.range = -1",
         {"id": "INTEGER", "name": "VARCHAR", "price": "DECIMAL(10,2)", "day": "DATE", "created": "TIMESTAMP"},
+        "repeat('x', {size})",
     )
 
 
@@ -90,6 +97,7 @@ def postgres_warehouse(postgres_databases: PostgresDatabases) -> Warehouse:
         "public.items",
         "SELECT pg_sleep(60)",
         {"id": "int4", "name": "text", "price": "numeric", "day": "date", "created": "timestamp"},
+        "repeat('x', {size})",
     )
 
 
@@ -199,6 +207,8 @@ def clickhouse_warehouse(clickhouse_server: str) -> Iterator[Warehouse]:
                 "day": "Date",
                 "created": "DateTime",
             },
+            # ClickHouse 18 has no repeat(): 16 x's at a time.
+            "arrayStringConcat(arrayMap(i -> 'xxxxxxxxxxxxxxxx', range(intDiv({size}, 16))))",
         )
     finally:
         clickhouse_query(clickhouse_server, f"DROP DATABASE IF EXISTS {database}")

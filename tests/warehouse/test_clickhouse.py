@@ -155,3 +155,19 @@ def test_urls() -> None:
     assert "p@ss" not in repr(https) and "p%40ss" not in repr(https)
     with pytest.raises(ValueError, match="no query parameters"):
         ClickHouseConnector.from_url("clickhouse+http://ch/db?password=x")
+
+
+async def test_each_query_runs_with_memory_and_result_bounds(clickhouse_warehouse: Warehouse) -> None:
+    async with connect(clickhouse_warehouse.url, options=OPTIONS) as connector:
+        result = await connector.execute(
+            "SELECT name, value FROM system.settings"
+            " WHERE name IN ('max_memory_usage', 'max_result_bytes', 'max_execution_time') ORDER BY name",
+            row_limit=10,
+            timeout=7,
+            max_bytes=1_000_000,
+        )
+    assert result.rows == [
+        ["max_execution_time", "7"],
+        ["max_memory_usage", "1000000000"],
+        ["max_result_bytes", "8000000"],
+    ]

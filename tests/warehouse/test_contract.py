@@ -8,10 +8,12 @@ import time
 import pytest
 
 from gateway.warehouse import (
+    DEFAULT_MAX_RESULT_BYTES,
     Column,
     Connector,
     QueryFailed,
     Result,
+    ResultTooLarge,
     WarehouseError,
     WarehouseTimeout,
     connect,
@@ -172,6 +174,52 @@ async def test_limits_are_checked(duckdb_warehouse: Warehouse, row_limit: int, s
             await connector.execute("SELECT 1", row_limit=row_limit, timeout=seconds)
 
 
+async def test_many_large_values_are_refused_while_read(warehouse: Warehouse) -> None:
+    """`repeat('x', 16000000) ... limit 6`: the read stops past the bound, and the connector still works."""
+    async with connect(warehouse.url, options=OPTIONS) as connector:
+        with pytest.raises(ResultTooLarge) as caught:
+            await connector.execute(
+                warehouse.big_values_sql(16_000_000, 6), row_limit=10, timeout=30, max_bytes=10_000_000
+            )
+        assert str(caught.value) == "the answer is larger than 10000000 bytes"
+        result = await connector.execute(f"SELECT count(*) FROM {warehouse.table}", row_limit=1, timeout=5)
+    assert result.rows == [[ITEMS]]
+
+
+async def test_one_row_over_the_default_bound_is_refused(warehouse: Warehouse) -> None:
+    async with connect(warehouse.url, options=OPTIONS) as connector:
+        with pytest.raises(ResultTooLarge, match=str(DEFAULT_MAX_RESULT_BYTES)):
+            await connector.execute(warehouse.big_values_sql(20_000_000, 1), row_limit=10, timeout=30)
+
+
+async def test_an_answer_at_the_bound_comes_back_whole(warehouse: Warehouse) -> None:
+    """The bound is the answer's rows as compact JSON: `["x...x"]` per row, a comma between rows."""
+    size, rows = 1_000_000, 4
+    exact = rows * (size + len('[""]')) + (rows - 1)
+    sql = warehouse.big_values_sql(size, rows)
+    async with connect(warehouse.url, options=OPTIONS) as connector:
+        result = await connector.execute(sql, row_limit=10, timeout=30, max_bytes=exact)
+        with pytest.raises(ResultTooLarge):
+            await connector.execute(sql, row_limit=10, timeout=30, max_bytes=exact - 1)
+    assert (result.rowcount, result.truncated) == (rows, False)
+    assert all(row == ["x" * size] for row in result.rows)
+
+
+async def test_rows_beyond_the_row_limit_do_not_count(warehouse: Warehouse) -> None:
+    sql = warehouse.big_values_sql(1_000_000, 3)
+    async with connect(warehouse.url, options=OPTIONS) as connector:
+        result = await connector.execute(sql, row_limit=1, timeout=30, max_bytes=1_000_004)
+    assert (result.rowcount, result.truncated) == (1, True)
+
+
+@pytest.mark.parametrize("max_bytes", [0, -1, 10**10, True])
+async def test_the_byte_bound_is_checked(duckdb_warehouse: Warehouse, max_bytes: int) -> None:
+    async with connect(duckdb_warehouse.url, options=OPTIONS) as connector:
+        with pytest.raises(ValueError, match="max_bytes"):
+            await connector.execute("SELECT 1", row_limit=1, timeout=1, max_bytes=max_bytes)
+
+
 def test_errors_form_one_family() -> None:
+    assert issubclass(ResultTooLarge, WarehouseError)
     assert issubclass(WarehouseTimeout, WarehouseError)
     assert issubclass(QueryFailed, WarehouseError)

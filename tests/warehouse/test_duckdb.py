@@ -170,3 +170,15 @@ def test_urls(tmp_path: Path) -> None:
         DuckDBConnector.from_url("duckdb:///x.duckdb?threads=64")
     with pytest.raises(ValueError, match="looks like"):
         DuckDBConnector.from_url("duckdb://host/x.duckdb")
+
+
+async def test_the_database_runs_with_bounded_memory_and_one_thread(duckdb_warehouse: Warehouse) -> None:
+    async with connect(duckdb_warehouse.url, options=OPTIONS) as connector:
+        result = await connector.execute(
+            "SELECT current_setting('memory_limit'), current_setting('threads')", row_limit=1, timeout=5
+        )
+        with pytest.raises(QueryFailed):
+            await connector.execute("SET memory_limit = '100GB'", row_limit=1, timeout=5)
+    [[memory_limit, threads]] = result.rows
+    assert memory_limit.endswith("MiB") and float(memory_limit.split()[0]) <= 1024
+    assert threads == 1

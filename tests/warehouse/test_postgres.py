@@ -156,3 +156,14 @@ async def test_several_statements_are_refused(postgres_warehouse: Warehouse) -> 
     async with connect(postgres_warehouse.url, options=OPTIONS) as connector:
         with pytest.raises(QueryFailed):
             await connector.execute("SELECT 1; SELECT 2", row_limit=1, timeout=5)
+
+
+async def test_each_query_runs_with_bounded_work_memory_and_temp_files(postgres_warehouse: Warehouse) -> None:
+    async with connect(postgres_warehouse.url, options=OPTIONS) as connector:
+        inside = await connector.execute(
+            "SELECT current_setting('work_mem'), current_setting('temp_file_limit')", row_limit=1, timeout=5
+        )
+    assert inside.rows == [["4MB", "1GB"]]
+    # Local to the query's transaction: the pooled connection keeps the server's own settings.
+    with psycopg.connect(postgres_warehouse.url) as conn:
+        assert conn.execute("SHOW temp_file_limit").fetchone() == ("-1",)
