@@ -4,7 +4,8 @@
 token, the plan, the predicate, the local result); this prints what one hit and one store cost with it
 and with cachetools' ``LRUCache`` and ``TLRUCache`` (the types it would otherwise be), in the same run,
 and the ratio. Four of the seven caches need per-entry deadlines, which only ``TLRUCache`` offers; the
-other three use the same type so that there is one cache to know. cachetools comes with the bench extra: ``pip install -e '.[bench]'``.
+other three use the same type so that there is one cache to know. cachetools comes with the bench
+extra: ``pip install -e '.[bench]'``.
 """
 
 from __future__ import annotations
