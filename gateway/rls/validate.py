@@ -6,10 +6,12 @@ passes would not see is refused here.
 
 from __future__ import annotations
 
+from typing import Final
+
 from sqlglot import exp
 
 from gateway.rls.catalog import Catalog
-from gateway.rls.errors import RewriteRefused
+from gateway.rls.errors import QueryTooCostly, RewriteRefused
 from gateway.rls.functions import QUERY_FUNCTIONS, function_allowed, function_call
 
 # Arguments of a table reference we know how to carry through a rewrite. A table with any other argument
@@ -45,8 +47,17 @@ def validate(expression: exp.Expr, *, catalog: Catalog, dialect: str) -> exp.Exp
         raise RewriteRefused(
             "statement_not_select", f"Only SELECT queries are allowed, not {_statement_name(expression)}"
         )
+    made = 0
     for node in expression.walk():
         _check_node(node, dialect)
+        if isinstance(node, _LENGTH_MAKERS):
+            made += _made_length(node, dialect)
+    if made > MAX_MADE_LENGTH:
+        raise QueryTooCostly(
+            "value_too_large",
+            f"The query makes {made} characters with repeat, lpad, rpad or space; at most "
+            f"{MAX_MADE_LENGTH} are allowed",
+        )
     _check_recursive_forward_references(expression)
     return expression
 
@@ -156,6 +167,36 @@ def _check_node(node: exp.Expr, dialect: str) -> None:
         raise RewriteRefused(
             "function_forbidden", f"Function {function_call(node, dialect)!r} is not allowed"
         )
+
+
+# Functions whose answer can be far longer than their arguments. An engine builds a whole batch of rows
+# (DuckDB: 2,048) before the gateway reads the first, beyond its own memory limit, so the answer-size
+# bound cannot stop them: how much text they make must be known from the query, and is capped per query
+# (per row, so a batch of DuckDB's stays within a few hundred megabytes).
+_LENGTH_MAKERS: Final = (exp.Repeat, exp.Pad, exp.Space)
+MAX_MADE_LENGTH: Final = 100_000
+"""The most text ``repeat``, ``lpad``/``rpad`` and ``space`` may make in one query, in characters."""
+
+
+def _made_length(node: exp.Repeat | exp.Pad | exp.Space, dialect: str) -> int:
+    if isinstance(node, exp.Repeat):
+        # Only a literal text repeated a literal number of times has a length known from the query.
+        text, count = node.this, _integer(node.args.get("times"))
+        made = len(text.this) * count if isinstance(text, exp.Literal) and text.is_string and count else None
+    else:
+        made = _integer(node.this if isinstance(node, exp.Space) else node.expression)
+    if made is None:
+        raise QueryTooCostly(
+            "value_too_large",
+            f"{function_call(node, dialect)!r} may make text of any length: give it literal arguments",
+        )
+    return made
+
+
+def _integer(node: exp.Expr | None) -> int | None:
+    if isinstance(node, exp.Literal) and node.is_int:
+        return int(node.this)
+    return None
 
 
 def _check_table(table: exp.Table, dialect: str) -> None:

@@ -1,8 +1,9 @@
 """Bounded answers end to end (issue 17): an answer over the tenant's `max_result_bytes` is refused
 with 422 `result_too_large` and nothing of it is sent; the result cache keeps no oversized answer.
 
-The size counted is the answer's rows as compact JSON. ClickHouse 18 has no `repeat()`, so its
-large-value attacks are in tests/warehouse; here every engine is shown the bound on ordinary rows.
+The size counted is the answer's rows as compact JSON. Text made by `repeat` and its kin is capped per
+query by the rewriter (`value_too_large`), so large answers here are many rows of bounded text; the
+connectors' own reads of huge values are tried in tests/warehouse. ClickHouse 18 has no `repeat()`.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from tests.dataplane.conftest import ALL_ORDERS_COLUMNS, DataGateway, Engine, da
 from tests.support.services import REDIS_URL
 
 ORDERS = f"SELECT {', '.join(ALL_ORDERS_COLUMNS)} FROM orders ORDER BY order_id"
-REPEATING_ENGINES = ("duckdb", "postgres")  # the engines with repeat()
+# The engines with repeat(): ClickHouse 18 has none.
+on_repeating_engines = pytest.mark.parametrize("engine", ["duckdb", "postgres"], indirect=True)
 
 
 def too_large(response: Any, max_bytes: int) -> None:
@@ -27,15 +29,32 @@ def too_large(response: Any, max_bytes: int) -> None:
     assert f"max_result_bytes ({max_bytes} bytes)" in error["message"], error
 
 
-def test_repeat_attack_and_one_huge_row_are_refused(gw: DataGateway, engine: Engine) -> None:
-    if engine.name not in REPEATING_ENGINES:
-        pytest.skip("ClickHouse 18 has no repeat(); its large values are tried in tests/warehouse")
+# 10,000 characters a row, from a cross join with more rows than a limit asks for.
+MANY_BIG_ROWS = "select repeat('x', 10000) as big from orders a cross join orders b limit {rows}"
+
+
+def test_huge_made_values_are_refused_before_the_warehouse_makes_them(
+    gw: DataGateway, engine: Engine
+) -> None:
     tenant = gw.onboard_demo(engine, 1)
     token = gw.guest(tenant, datasets=["orders"])
-    too_large(gw.query(token, "select repeat('x', 16000000) as big from orders limit 6"), 10_000_000)
-    too_large(gw.query(token, "select repeat('x', 20000000) as big from orders limit 1"), 10_000_000)
+    for sql in (
+        "select repeat('x', 16000000) as big from orders limit 6",
+        "select lpad(region, 20000000, 'x') as big from orders limit 1",
+        "select repeat(region, 100000) as big from orders",
+        "select " + " || ".join(["repeat('x', 10000)"] * 11) + " as big from orders",
+    ):
+        error = refused(gw.query(token, sql), 422, "value_too_large")
+        assert "REPEAT" in error["message"].upper() or "PAD" in error["message"].upper(), error
     # The tenant is served as before.
     assert data_of(gw.query(token, "select count(*) from orders"))["rowcount"] == 1
+
+
+@on_repeating_engines
+def test_many_rows_of_bounded_text_over_the_bound_are_refused(gw: DataGateway, engine: Engine) -> None:
+    tenant = gw.onboard_demo(engine, 1)
+    token = gw.guest(tenant, datasets=["orders"])
+    too_large(gw.query(token, MANY_BIG_ROWS.format(rows=1_100)), 10_000_000)  # 11 MB
 
 
 def test_the_bound_is_the_tenants_and_raised_through_the_api(gw: DataGateway, engine: Engine) -> None:
@@ -66,14 +85,13 @@ def test_lowering_the_bound_stops_serving_a_cached_larger_answer(gw: DataGateway
     too_large(gw.query(token, ORDERS), 1_000)
 
 
+@on_repeating_engines
 def test_an_answer_over_the_cache_entry_bound_is_served_not_kept(gw: DataGateway, engine: Engine) -> None:
-    if engine.name not in REPEATING_ENGINES:
-        pytest.skip("ClickHouse 18 has no repeat()")
     tenant = gw.onboard_demo(engine, 1)
     token = gw.guest(tenant, datasets=["orders"])
-    sql = "select repeat('x', 600000) as big from orders limit 2"  # 1.2 MB: over the 1 MB entry bound
+    sql = MANY_BIG_ROWS.format(rows=120)  # 1.2 MB: over the 1 MB entry bound
     first, again = data_of(gw.query(token, sql)), data_of(gw.query(token, sql))
-    assert first["rows"] == again["rows"] == [["x" * 600_000]] * 2
+    assert first["rows"] == again["rows"] == [["x" * 10_000]] * 120
     assert (first["cached"], again["cached"]) == (False, False)
 
 

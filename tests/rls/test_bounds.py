@@ -73,3 +73,27 @@ def test_a_cached_refusal_keeps_its_kind() -> None:
         with pytest.raises(QueryTooCostly):
             cache.rewrite_sql(nested_calls(300), dialect="postgres", catalog=orders_catalog("postgres"))
     assert len(cache) == 1
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT repeat('x', 16000000) AS big FROM orders LIMIT 6",
+        "SELECT lpad(region, 16000000, 'x') FROM orders",
+        "SELECT space(20000000)",
+        "SELECT repeat(region, 3) FROM orders",  # a column's text: its length is not known
+        "SELECT repeat('x', amount) FROM orders",
+        "SELECT repeat(repeat('x', 100), 100)",
+        "SELECT " + " || ".join(["repeat('x', 10000)"] * 11),  # each within the cap, not together
+    ],
+)
+def test_text_made_beyond_what_the_query_shows_is_refused(sql: str) -> None:
+    assert refusal_code(sql) == "value_too_large"
+
+
+def test_formatting_with_literal_lengths_is_kept() -> None:
+    sql = "SELECT lpad(CAST(id AS TEXT), 6, '0'), repeat('*', 20), rpad(region, 12) FROM orders"
+    assert rewrite_sql(sql, dialect="postgres", catalog=orders_catalog("postgres")) == (
+        "SELECT LPAD(CAST(id AS TEXT), 6, '0'), REPEAT('*', 20), RPAD(region, 12) "
+        "FROM (SELECT * FROM public.orders WHERE orders.tenant_id = 1) AS orders"
+    )
