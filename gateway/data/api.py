@@ -9,6 +9,7 @@ the rewriter has not filtered.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Mapping
 from typing import Annotated
@@ -203,13 +204,7 @@ class DataApi:
             async with self._shares.warehouse_slot(claims):
                 result = await self._run(snapshot, plan)
             answer = await self._results.put(
-                plan.result_key,
-                {
-                    "columns": [{"name": c.name, "type": c.type} for c in result.columns],
-                    "rows": result.rows,
-                    "rowcount": result.rowcount,
-                },
-                ttl_seconds=tenant.result_cache_ttl_seconds,
+                plan.result_key, _answer_json(result), ttl_seconds=tenant.result_cache_ttl_seconds
             )
             rows = result.rowcount
         else:
@@ -257,6 +252,14 @@ class DataApi:
             **plan.audit,
         }
         self._audit_trail.record(Event("data.query", tenant.id, payload))
+
+
+def _answer_json(result: Result) -> str:
+    """`{"columns", "rows", "rowcount"}` as compact JSON, around the rows the connector encoded."""
+    columns = json.dumps(
+        [{"name": c.name, "type": c.type} for c in result.columns], ensure_ascii=False, separators=(",", ":")
+    )
+    return f'{{"columns":{columns},"rows":{result.rows_as_json()},"rowcount":{result.rowcount}}}'
 
 
 def _refusal(exc: RlsError) -> ApiError:

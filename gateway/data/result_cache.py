@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from typing import Any, Final
+from typing import Final
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -67,11 +67,13 @@ class ResultCache:
             self._local.put(key, text, expires_at=time.monotonic() + ttl_ms / 1000)
         return text
 
-    async def put(self, key: str, value: dict[str, Any], *, ttl_seconds: int) -> str:
-        """Store `value` unless it is over the entry bound; returns its JSON text (what `get` will answer)."""
-        text = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    async def put(self, key: str, text: str, *, ttl_seconds: int) -> str:
+        """Store the JSON `text` unless it is over the entry bound; returns it (what `get` will answer)."""
+        # A text has at least as many bytes as characters: a long one is not worth encoding to find out.
+        if ttl_seconds <= 0 or len(text) > self._max_entry_bytes:
+            return text
         encoded = text.encode()
-        if ttl_seconds <= 0 or len(encoded) > self._max_entry_bytes:
+        if len(encoded) > self._max_entry_bytes:
             return text
         if self._redis is not None:
             try:

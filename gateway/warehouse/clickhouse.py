@@ -277,7 +277,7 @@ async def _read_json_compact(content: aiohttp.StreamReader, row_limit: int, max_
                 if isinstance(row[index], str):
                     row[index] = row[index].replace(" ", "T", 1)
             if len(rows) == row_limit:
-                return Result(columns, rows, True)
+                return Result(columns, rows, True, counted.rows_json)
             counted.add(row)
             rows.append(row)
         elif state == "rows" and stripped.startswith(b"]"):
@@ -290,7 +290,7 @@ async def _read_json_compact(content: aiohttp.StreamReader, row_limit: int, max_
         raise _error(b"\n".join(error), status=200)
     if state != "trailer":
         raise QueryFailed("the warehouse sent an incomplete response")
-    return Result(columns, rows, False)
+    return Result(columns, rows, False, counted.rows_json)
 
 
 def _error(text: bytes, *, status: int) -> WarehouseError:

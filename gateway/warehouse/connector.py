@@ -20,7 +20,7 @@ import math
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from types import TracebackType
 from typing import ClassVar, Final, Protocol, Self, TypeAlias, runtime_checkable
@@ -52,6 +52,8 @@ DEFAULT_MAX_RESULT_BYTES: Final = 10_000_000
 MAX_RESULT_BYTES: Final = 1_000_000_000
 # Rows fetched at once at most; fewer while the rows seen so far say the next ones may not fit.
 MAX_BATCH_ROWS: Final = 1024
+MAX_BATCH_BYTES: Final = 256 * 1024
+"""About the most a batch of rows may weigh, judged by the largest row so far."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,10 +74,18 @@ class Result:
     columns: list[Column]
     rows: list[list[JSONValue]]
     truncated: bool
+    rows_json: str | None = field(default=None, compare=False)
+    """The rows as compact JSON, when the connector made it while counting them (`ResultBytes`)."""
 
     @property
     def rowcount(self) -> int:
         return len(self.rows)
+
+    def rows_as_json(self) -> str:
+        """The rows as compact JSON text: the connector's own when it has it, made here otherwise."""
+        if self.rows_json is not None:
+            return self.rows_json
+        return json.dumps(self.rows, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,17 +269,25 @@ class ResultBytes:
     def __init__(self, *, max_bytes: int) -> None:
         self.max_bytes = max_bytes
         self.used = 0
-        self._rows = 0
+        self._rows: list[str] = []
         self._largest = 0
 
     def add(self, row: list[JSONValue]) -> None:
         """Count one row (and the comma before it); raise `ResultTooLarge` once past the bound."""
-        size = len(json.dumps(row, ensure_ascii=False, separators=(",", ":")).encode()) + (self._rows > 0)
+        text = json.dumps(row, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        size = (len(text) if text.isascii() else len(text.encode())) + bool(self._rows)
         self.used += size
-        self._rows += 1
+        self._rows.append(text)
         self._largest = max(self._largest, size)
         if self.used > self.max_bytes:
             raise ResultTooLarge(self.max_bytes)
+
+    @property
+    def rows_json(self) -> str:
+        """The rows counted so far as one JSON array: the answer is then written without encoding its
+        rows a second time, in one call that would hold the interpreter for as long as the answer is big
+        (``bench/isolation.py``, huge answers)."""
+        return f"[{','.join(self._rows)}]"
 
     def take(self, records: Iterable[Sequence[object]]) -> list[list[JSONValue]]:
         """Driver rows as JSON-ready rows (`json_safe`), each counted."""
@@ -289,7 +307,10 @@ class ResultBytes:
         if not self._largest:
             return min(wanted, 1)
         fits = (self.max_bytes - self.used) // self._largest + 1
-        return max(1, min(wanted, fits, 2 * self._rows, MAX_BATCH_ROWS))
+        # A driver turns a whole batch into Python objects in one call that holds the interpreter lock:
+        # large rows come a few at a time, so that the event loop is never kept waiting for long.
+        light = max(1, MAX_BATCH_BYTES // self._largest)
+        return max(1, min(wanted, fits, light, 2 * len(self._rows), MAX_BATCH_ROWS))
 
 
 def table_sql(table_ref: str, dialect: str) -> str:

@@ -226,17 +226,17 @@ class _Call:
         try:
             self.cursor.execute(sql)
             description = self.cursor.description or []
-            rows = self._fetch(row_limit, max_bytes) if description else []
+            counted = ResultBytes(max_bytes=max_bytes)
+            rows = self._fetch(row_limit, counted) if description else []
             truncated = bool(description) and bool(self.cursor.fetchmany(1))
         finally:
             with self._lock:
                 self._running = False
                 self._stopped = True
         columns = [Column(str(name), str(type_code)) for name, type_code, *_ in description]
-        return Result(columns, rows, truncated)
+        return Result(columns, rows, truncated, counted.rows_json)
 
-    def _fetch(self, row_limit: int, max_bytes: int) -> list[list[JSONValue]]:
-        counted = ResultBytes(max_bytes=max_bytes)
+    def _fetch(self, row_limit: int, counted: ResultBytes) -> list[list[JSONValue]]:
         rows: list[list[JSONValue]] = []
         while len(rows) < row_limit:
             records = self.cursor.fetchmany(counted.batch(row_limit - len(rows)))

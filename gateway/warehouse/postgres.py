@@ -161,7 +161,7 @@ class PostgresConnector(BaseConnector):
                 rows += counted.take(records)
             truncated = bool(await cursor.fetch(1, timeout=remaining()))
         columns = [Column(attribute.name, attribute.type.name) for attribute in attributes]
-        return Result(columns, rows, truncated)
+        return Result(columns, rows, truncated, counted.rows_json)
 
 
 def _bounds_sql(server_major: int) -> str:
