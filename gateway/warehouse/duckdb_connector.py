@@ -12,6 +12,8 @@ read stops and the rest of the result is never made.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -53,6 +55,8 @@ DUCKDB_MEMORY_LIMIT: Final = "1GB"
 # One thread per query (each cursor's query runs on its own worker thread): a query cannot take
 # every core from the event loop and from the other tenants' queries.
 DUCKDB_THREADS: Final = 1
+QUERY_THREAD_NICENESS: Final = 5
+"""How much lower a query thread's scheduling priority is than the event loop's (``nice``: 0 to 19)."""
 _LOCKED_DOWN: Final[dict[str, Any]] = {
     "enable_external_access": False,  # no read_csv('/etc/passwd'), ATTACH, COPY TO
     "autoinstall_known_extensions": False,
@@ -102,7 +106,9 @@ class DuckDBConnector(BaseConnector):
         return cls(path, read_only=read_only, options=options)
 
     async def _open(self) -> None:
-        executor = ThreadPoolExecutor(self.options.pool_max_size, thread_name_prefix="duckdb")
+        executor = ThreadPoolExecutor(
+            self.options.pool_max_size, thread_name_prefix="duckdb", initializer=_behind_the_event_loop
+        )
         try:
             self._database = await asyncio.get_running_loop().run_in_executor(executor, self._connect)
         except BaseException:
@@ -244,3 +250,11 @@ class _Call:
                 break
             rows += counted.take(records)
         return rows
+
+
+def _behind_the_event_loop() -> None:
+    """Run this query thread below the event loop's scheduling priority (Linux schedules threads one by
+    one): DuckDB computes in the gateway's own process, and a tenant's heavy queries must not take the
+    cores that answer every tenant's cached requests (``bench/isolation.py``, slow queries)."""
+    with contextlib.suppress(OSError):  # not every system lets a thread lower its own priority alone
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), QUERY_THREAD_NICENESS)

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from gateway.data.rewrite_pool import RewritePool, RewriteWorkersFailed
+from gateway.data.rewrite_pool import WORKER_NICENESS, RewritePool, RewriteWorkersFailed
 from gateway.http.rate_limit import RateLimited
 from gateway.rls.catalog import Catalog
 from gateway.rls.errors import QueryTooCostly, RewriteRefused
@@ -74,6 +74,14 @@ async def test_the_event_loop_keeps_turning_while_a_worker_rewrites(pool: Rewrit
         turns += 1
     assert every_read_filtered(await heavy)
     assert turns > 100  # on the loop, the rewrite would have run between two turns
+
+
+async def test_workers_run_below_the_event_loops_priority(pool: RewritePool) -> None:
+    await pool.rewrite_sql("SELECT 1", tenant_id="t", dialect="postgres", catalog=CATALOG)
+    workers = multiprocessing.active_children()
+    assert workers
+    for worker in workers:
+        assert os.getpriority(os.PRIO_PROCESS, worker.pid) == os.nice(0) + WORKER_NICENESS
 
 
 async def test_a_tenant_waits_for_its_own_turn_not_for_others() -> None:

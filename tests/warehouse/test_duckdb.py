@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import os
+import threading
 import time
 from pathlib import Path
 
@@ -17,6 +19,7 @@ from gateway.warehouse import (
     WarehouseUnavailable,
     connect,
 )
+from gateway.warehouse.duckdb_connector import QUERY_THREAD_NICENESS
 from tests.warehouse.conftest import ITEMS, OPTIONS, Warehouse
 
 pytestmark = pytest.mark.anyio
@@ -135,6 +138,21 @@ async def test_queries_run_off_the_event_loop() -> None:
             await connector.execute(ENDLESS, row_limit=1, timeout=0.5)
         ticker.cancel()
     assert ticks >= 20
+
+
+def thread_niceness(name_prefix: str) -> list[int]:
+    """The scheduling niceness of this process's threads whose name starts with `name_prefix`."""
+    return [
+        os.getpriority(os.PRIO_PROCESS, thread.native_id)
+        for thread in threading.enumerate()
+        if thread.name.startswith(name_prefix) and thread.native_id is not None
+    ]
+
+
+async def test_queries_run_below_the_event_loops_priority() -> None:
+    async with DuckDBConnector(options=ONE_CURSOR) as connector:
+        await connector.execute("SELECT 1", row_limit=1, timeout=5)
+        assert thread_niceness("duckdb") == [os.nice(0) + QUERY_THREAD_NICENESS]
 
 
 async def test_closing_interrupts_running_queries() -> None:
