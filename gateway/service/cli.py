@@ -77,10 +77,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 def serve(host: str, port: int, workers: int) -> int:
     from gateway.config import Config, ConfigError
     from gateway.service import serving
+    from gateway.service.connections import ConnectionSettings
     from gateway.service.demo.onboarding import prepare_demo
 
     config = Config.from_env()
     shutdown = serving.ShutdownSettings.from_env()
+    connections = ConnectionSettings.from_env()
     if workers > 1 and config.redis_url is None:
         raise ConfigError(
             "--workers above 1 needs REDIS_URL: revocations and registry changes reach other workers "
@@ -92,7 +94,9 @@ def serve(host: str, port: int, workers: int) -> int:
         os.environ["GATEWAY_ADMIN_TOKEN"] = token = secrets.token_urlsafe(32)
         print(f"GATEWAY_ADMIN_TOKEN was not set; this run's admin token is: {token}", file=sys.stderr)
     # Configures logging (JSON lines on stderr), once for this process.
-    server_config = serving.uvicorn_config(host=host, port=port, workers=workers, shutdown=shutdown)
+    server_config = serving.uvicorn_config(
+        host=host, port=port, workers=workers, shutdown=shutdown, connections=connections
+    )
     # Migrate once here so that several workers do not race to do it (preparing the demo migrates too).
     if _nothing_configured(config):
         demo = asyncio.run(prepare_demo(config, only_into_empty_registry=True))

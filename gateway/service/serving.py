@@ -36,6 +36,7 @@ from uvicorn.supervisors import Multiprocess
 from uvicorn.supervisors.multiprocess import Process
 
 from gateway.config import EnvSettings, Seconds, SecondsOrZero
+from gateway.service.connections import BoundedConfig, ConnectionSettings
 from gateway.service.health import DRAINING
 from gateway.telemetry.logs import LOG_CONFIG
 
@@ -55,23 +56,25 @@ class ShutdownSettings(EnvSettings):
     )
 
 
-def uvicorn_config(*, host: str, port: int, workers: int, shutdown: ShutdownSettings) -> uvicorn.Config:
+def uvicorn_config(
+    *, host: str, port: int, workers: int, shutdown: ShutdownSettings, connections: ConnectionSettings
+) -> uvicorn.Config:
     """uvicorn's settings for `gateway serve`; creating them configures logging (JSON) for this process."""
-    return uvicorn.Config(
+    return BoundedConfig(
         "gateway.service.app:create_app",
+        connections=connections,
         factory=True,
         host=host,
         port=port,
         workers=workers,
         loop="uvloop",
-        http="httptools",
         proxy_headers=True,
         server_header=False,
         # One JSON configuration, applied by uvicorn once per process (and in each worker it spawns).
         log_config=copy.deepcopy(LOG_CONFIG),
         log_level="info",
         access_log=False,  # gateway.edge.access_log writes the access lines
-        timeout_graceful_shutdown=shutdown.timeout_seconds,  # type: ignore[arg-type]  # a float works
+        timeout_graceful_shutdown=shutdown.timeout_seconds,
     )
 
 

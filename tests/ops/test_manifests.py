@@ -30,6 +30,7 @@ import pytest
 import yaml
 
 from gateway.config import Config
+from gateway.service.connections import ConnectionSettings
 from gateway.service.serving import ShutdownSettings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -166,8 +167,8 @@ def resolve_port(container: Resource, port: int | str) -> int:
     return int(named[0])
 
 
-# The settings read from the environment: the gateway's, and the server's shutdown timing.
-SETTINGS = (Config, ShutdownSettings)
+# The settings read from the environment: the gateway's, the server's shutdown timing and connection bounds.
+SETTINGS = (Config, ShutdownSettings, ConnectionSettings)
 
 
 @cache
