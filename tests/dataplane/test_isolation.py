@@ -6,7 +6,6 @@ come back sooner than any one of the attacker's."""
 from __future__ import annotations
 
 import random
-import statistics
 import threading
 import time
 from typing import Any
@@ -16,6 +15,7 @@ import pytest
 
 from tests.dataplane.conftest import ALL_ORDERS_CHART, DataGateway, DataTenant, Engine, data_of, refused
 
+SUBQUERIES = " and ".join(f"id in (select id from orders where amount > {i})" for i in range(250))
 QUERY_ATTACKS = {
     # 6,000 column references in 12 KB: once quadratic in the rewriter, seconds of the event loop.
     "select " + "+".join(["x"] * 6_000) + " from orders": "query_too_large",
@@ -23,7 +23,9 @@ QUERY_ATTACKS = {
     "select * from orders where " + " or ".join(f"x = {i}" for i in range(20_000)): "query_too_long",
     "select " + "abs(" * 500 + "amount" + ")" * 500 + " from orders": "query_too_deep",
     "select id from orders where "
-    + " and ".join(f"id in (select id from orders where amount > {i})" for i in range(250)): "too_many_selects",
+    + " and ".join(
+        f"id in (select id from orders where amount > {i})" for i in range(250)
+    ): "too_many_selects",
     "select repeat('x', 16000000) as big from orders limit 6": "value_too_large",
 }
 
@@ -50,12 +52,12 @@ def chart_body(tenant: DataTenant, filters: list[dict[str, Any]]) -> dict[str, A
 @pytest.mark.parametrize(
     ("filters", "code"),
     [
-        # 12 filters of 1,000 values each: a 100 KB body, 12,000 literals in the chart's SQL.
-        ([{"column": "region", "op": "IN", "value": [f"r{i}" for i in range(1_000)]} for _ in range(12)], "query_too_large"),
+        # 11 filters of 1,000 numbers each: 11,000 literals in 55 KB of the chart's SQL.
+        ([{"column": "amount", "op": "IN", "value": list(range(1_000))}] * 11, "query_too_large"),
         # One filter value of 100 KB: a chart's SQL longer than the rewriter parses.
         ([{"column": "region", "op": "==", "value": "x" * 100_000}], "query_too_long"),
     ],
-    ids=["12-filters-of-1000-values", "one-100-KB-value"],
+    ids=["11-filters-of-1000-values", "one-100-KB-value"],
 )  # fmt: skip
 def test_the_same_shapes_in_a_charts_filters_are_refused(
     gw: DataGateway, tenants: tuple[DataTenant, DataTenant], filters: list[dict[str, Any]], code: str
@@ -65,8 +67,8 @@ def test_the_same_shapes_in_a_charts_filters_are_refused(
 
 
 def heavy_query(rng: random.Random) -> str:
-    """Within every bound, new to every cache: 9,000 values to parse and analyse, near a second's work."""
-    values = ", ".join(str(rng.randrange(10**6)) for _ in range(9_000))
+    """Within every bound, new to every cache: 8,000 values (56 KB) to parse and analyse."""
+    values = ", ".join(str(rng.randrange(10**5)) for _ in range(8_000))
     return f"select order_id from orders where order_id in ({values})"
 
 
@@ -101,8 +103,10 @@ def test_a_tenant_busy_with_costly_queries_does_not_hold_up_the_others(
     for thread in attackers:
         thread.start()
     victim_seconds: list[float] = []
+    deadline = time.monotonic() + 120
     try:
         while len(attack_seconds) < 6:
+            assert time.monotonic() < deadline, f"the attacker's queries did not come back: {statuses}"
             for path, send in (
                 ("/healthz", lambda: gw.http.get("/healthz")),
                 ("chart", lambda: gw.chart_data(victim_token, victim_body)),
@@ -121,4 +125,5 @@ def test_a_tenant_busy_with_costly_queries_does_not_hold_up_the_others(
             thread.join()
     # Beyond its one turn in the rewrite workers, the attacker waits (429); it never gets a 5xx.
     assert set(statuses) <= {200, 429}, statuses
-    assert statistics.median(victim_seconds) < min(attack_seconds), (victim_seconds, attack_seconds)
+    # Were the attacker's rewrites on the event loop, some answers would wait for one of them whole.
+    assert max(victim_seconds) < min(attack_seconds), (victim_seconds, attack_seconds)
