@@ -1,7 +1,8 @@
 """One tenant cannot take the gateway away from another: tenant B's hot chart requests alone, and while
 tenant A sends the most expensive requests its token allows, in one run.
 
-Run: python bench/isolation.py [--seconds 5] [--rounds 3] [--attackers 4] (needs `wrk`)
+Run: python bench/isolation.py [--seconds 5] [--rounds 3] [--attackers 4] [--tenant-query-slots N]
+[--kinds heavy_sql huge_answer slow_query] (needs `wrk`)
 
 The gateway runs as `gateway serve` with its embedded defaults and the demo's two tenants. B is loaded by
 `wrk -t1 -c16` on a chart answered from the result cache (what a dashboard's users mostly ask). A is a
@@ -85,6 +86,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--attackers", type=int, default=4, help="concurrent clients per kind of request")
+    parser.add_argument(
+        "--tenant-query-slots", type=int, help="GATEWAY_TENANT_QUERY_CONCURRENCY (default: the gateway's)"
+    )
     parser.add_argument("--kinds", nargs="+", choices=KINDS, default=list(KINDS), help="A's requests")
     parser.add_argument("--attack", nargs=2, metavar=("URL", "TOKEN"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -104,6 +108,8 @@ def main() -> None:
         # B's load is thousands of requests a second from one token: its fair share is not measured here.
         "GATEWAY_TENANT_DATA_RATE": "1e9",
     }
+    if args.tenant_query_slots:
+        env["GATEWAY_TENANT_QUERY_CONCURRENCY"] = str(args.tenant_query_slots)
     attacker_tenant, victim_tenant = asyncio.run(prepare_demo(Config.from_env(env)))[:2]
     port = free_port()
     with server([sys.executable, "-m", "gateway", "serve", "--port", str(port)], env, work, port) as url:
