@@ -135,6 +135,7 @@ def main() -> None:
         "GATEWAY_SECRET_KEY": secrets.token_urlsafe(32),
         # One tenant's token is the whole load here: its fair share must not be what is measured.
         "GATEWAY_TENANT_DATA_RATE": "1e9",
+        "GATEWAY_TENANT_QUERY_CONCURRENCY": "1000",
     }
     if args.redis_url:
         env |= {"REDIS_URL": args.redis_url, "GATEWAY_REDIS_PREFIX": f"bench-{secrets.token_hex(4)}:"}
