@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import secrets
 import shutil
 import statistics
@@ -42,7 +41,7 @@ from typing import Any
 import httpx
 import jwt
 import redis
-from harness import free_port, guest_token, server, wrk
+from harness import free_port, gateway_env, guest_token, server, wrk
 
 from gateway.config import Config
 from gateway.data.plans import QueryPlans
@@ -128,15 +127,8 @@ def main() -> None:
     if shutil.which("wrk") is None:
         sys.exit("bench/data.py needs wrk (Debian package `wrk`) to load the servers")
     work = Path(tempfile.mkdtemp(prefix="gateway-bench-"))
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_") and k != "REDIS_URL"},
-        "GATEWAY_DATABASE_URL": f"sqlite:///{work / 'registry.db'}",
-        "GATEWAY_ADMIN_TOKEN": secrets.token_urlsafe(32),
-        "GATEWAY_SECRET_KEY": secrets.token_urlsafe(32),
-        # One tenant's token is the whole load here: its fair share must not be what is measured.
-        "GATEWAY_TENANT_DATA_RATE": "1e9",
-        "GATEWAY_TENANT_QUERY_CONCURRENCY": "1000",
-    }
+    # The cold phase's connections are one tenant's queries too.
+    env = gateway_env(work) | {"GATEWAY_TENANT_QUERY_CONCURRENCY": "1000"}
     if args.redis_url:
         env |= {"REDIS_URL": args.redis_url, "GATEWAY_REDIS_PREFIX": f"bench-{secrets.token_hex(4)}:"}
     config = Config.from_env(env)

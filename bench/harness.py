@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import secrets
 import socket
 import subprocess
 import tempfile
@@ -20,6 +21,19 @@ import httpx
 from gateway.service.demo.onboarding import DemoTenantAccess
 
 UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+
+
+def gateway_env(work: Path) -> dict[str, str]:
+    """A gateway's environment with its embedded defaults in `work`: this process's variables without
+    any gateway setting or Redis, a fresh registry and secrets, and no request rate a tenant's load
+    could reach (one token is a bench's whole load: its fair share is not what is measured)."""
+    return {
+        **{k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_") and k != "REDIS_URL"},
+        "GATEWAY_DATABASE_URL": f"sqlite:///{work / 'registry.db'}",
+        "GATEWAY_ADMIN_TOKEN": secrets.token_urlsafe(32),
+        "GATEWAY_SECRET_KEY": secrets.token_urlsafe(32),
+        "GATEWAY_TENANT_DATA_RATE": "1e9",
+    }
 
 
 def free_port() -> int:

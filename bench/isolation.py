@@ -22,9 +22,7 @@ import argparse
 import asyncio
 import collections
 import json
-import os
 import random
-import secrets
 import shutil
 import statistics
 import subprocess
@@ -34,7 +32,7 @@ import time
 from pathlib import Path
 
 import httpx
-from harness import free_port, guest_token, server, wrk
+from harness import free_port, gateway_env, guest_token, server, wrk
 
 from gateway.config import Config
 from gateway.service.demo.onboarding import prepare_demo
@@ -100,14 +98,7 @@ def main() -> None:
     if shutil.which("wrk") is None:
         sys.exit("bench/isolation.py needs wrk (Debian package `wrk`) to load the gateway")
     work = Path(tempfile.mkdtemp(prefix="gateway-bench-"))
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_") and k != "REDIS_URL"},
-        "GATEWAY_DATABASE_URL": f"sqlite:///{work / 'registry.db'}",
-        "GATEWAY_ADMIN_TOKEN": secrets.token_urlsafe(32),
-        "GATEWAY_SECRET_KEY": secrets.token_urlsafe(32),
-        # B's load is thousands of requests a second from one token: its fair share is not measured here.
-        "GATEWAY_TENANT_DATA_RATE": "1e9",
-    }
+    env = gateway_env(work)
     if args.tenant_query_slots:
         env["GATEWAY_TENANT_QUERY_CONCURRENCY"] = str(args.tenant_query_slots)
     attacker_tenant, victim_tenant = asyncio.run(prepare_demo(Config.from_env(env)))[:2]
